@@ -1,0 +1,42 @@
+//! What other threads may touch while the reactor waits: the waker, the flag that
+//! says the reactor is (about to be) blocked, and the stop request.
+use mio::Waker;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct Wakeup {
+    waker: Waker,
+    sleeping: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Wakeup {
+    pub fn new(waker: Waker) -> Self {
+        Wakeup { waker, sleeping: AtomicBool::new(false), stop: AtomicBool::new(false) }
+    }
+
+    /// Interrupts a blocked wait (or the next one). Safe from any thread.
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// Wakes the reactor only if it is blocked. Callers hold the Ruby GVL, as does the
+    /// reactor when it sets `sleeping`, so a push followed by `nudge` is never missed.
+    pub fn nudge(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.wake();
+        }
+    }
+
+    pub fn set_sleeping(&self, sleeping: bool) {
+        self.sleeping.store(sleeping, Ordering::SeqCst);
+    }
+
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.nudge();
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}

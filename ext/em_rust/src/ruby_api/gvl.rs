@@ -1,0 +1,59 @@
+//! The one place the GVL is released: around a blocking wait whose unblocking
+//! function makes it return (wakes the mio Waker, kicks a worker's wait), so
+//! Ctrl-C, Thread#raise and Thread#kill interrupt it at once.
+use magnus::Error;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+struct Call<F, R> {
+    func: Option<F>,
+    result: Option<std::thread::Result<R>>,
+}
+
+unsafe extern "C" fn run_call<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void {
+    let call = &mut *(data as *mut Call<F, R>);
+    if let Some(func) = call.func.take() {
+        call.result = Some(catch_unwind(AssertUnwindSafe(func)));
+    }
+    std::ptr::null_mut()
+}
+
+unsafe extern "C" fn run_unblock<U: Fn()>(data: *mut c_void) {
+    let unblock = &*(data as *const U);
+    let _ = catch_unwind(AssertUnwindSafe(unblock));
+}
+
+/// Runs `func` without the GVL. Returns `None` without running it when Ruby has an
+/// interrupt pending (the caller then calls `check_interrupts`). A panic in `func`
+/// is resumed here, with the GVL held, where magnus turns it into a Ruby exception.
+pub fn without_gvl<F, R, U>(func: F, unblock: U) -> Option<R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+    U: Fn() + Sync,
+{
+    let mut call = Call { func: Some(func), result: None };
+    unsafe {
+        rb_sys::rb_thread_call_without_gvl2(
+            Some(run_call::<F, R>),
+            &mut call as *mut Call<F, R> as *mut c_void,
+            Some(run_unblock::<U>),
+            &unblock as *const U as *mut c_void,
+        );
+    }
+    match call.result {
+        None => None,
+        Some(Ok(result)) => Some(result),
+        Some(Err(panic)) => resume_unwind(panic),
+    }
+}
+
+/// Delivers pending interrupts (signals, Thread#raise, Thread#kill) as an `Err`
+/// instead of a longjmp through Rust frames.
+pub fn check_interrupts() -> Result<(), Error> {
+    magnus::rb_sys::protect(|| {
+        unsafe { rb_sys::rb_thread_check_ints() };
+        rb_sys::Qnil as rb_sys::VALUE
+    })
+    .map(|_| ())
+}

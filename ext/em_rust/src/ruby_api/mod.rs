@@ -1,0 +1,15 @@
+//! magnus glue only: argument conversion, dispatch into Ruby, exception classes and
+//! the GVL helper. The event loop itself lives in `crate::reactor`.
+mod errors;
+mod gvl;
+mod jobs;
+mod machine;
+
+use magnus::{Error, Ruby};
+
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let em = ruby.define_module("EventMachine")?;
+    machine::init(ruby, em)?;
+    jobs::init(ruby, em)?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+# frozen_string_literal: true
+# The reactor's life: EM.run, stop, shutdown hooks, the error handler, fork.
+module EventMachine
+  @next_tick_queue = [] # never replaced: the running Machine holds this Array
+  @timers = {}          # likewise: signature => callable
+  @tails = []
+  @reactor_running = false
+  @reactor_thread = nil
+  @reactor_pid = nil
+  @machine = nil
+
+  class << self
+    # Runs the event loop until EM.stop. A nested call runs its block inline.
+    # `tail` runs after the loop, after the shutdown hooks. An exception raised by any
+    # callback ends the loop and is re-raised here, after cleanup.
+    def run(blk = nil, tail = nil, &block)
+      reset_after_fork if @reactor_running && @reactor_pid != Process.pid
+      @tails.unshift(tail) if tail
+      code = blk || block
+      return code&.call if reactor_running?
+
+      begin
+        initialize_event_machine
+        @reactor_pid = Process.pid
+        @reactor_thread = Thread.current
+        @reactor_running = true
+        add_timer(0, code) if code
+        run_machine
+      ensure
+        shut_down
+      end
+      nil
+    end
+
+    # Runs the block in a reactor, then stops it.
+    def run_block(&block)
+      run { block.call; stop }
+    end
+
+    def reactor_running?
+      @reactor_running
+    end
+
+    def reactor_thread?
+      Thread.current == @reactor_thread
+    end
+
+    attr_reader :reactor_thread
+
+    # Asks the loop to stop after the current turn. Callable from any thread.
+    def stop_event_loop
+      machine!("evma_stop_machine").stop
+    end
+
+    def stop
+      stop_event_loop
+    end
+
+    def stopping?
+      machine!("evma_stopping").stopping?
+    end
+
+    # Blocks run after the loop ends, last added first.
+    def add_shutdown_hook(&block)
+      @tails << block
+    end
+
+    # With a callable, makes it the receiver of every StandardError a callback
+    # raises (the loop goes on); with nothing, removes it.
+    def error_handler(cb = nil, &blk)
+      if cb || blk
+        @error_handler = cb || blk
+      elsif instance_variable_defined?(:@error_handler)
+        remove_instance_variable(:@error_handler)
+      end
+    end
+
+    # Forks; the child stops the inherited reactor and runs a new one with the block.
+    def fork_reactor(&block)
+      Kernel.fork do
+        reset_after_fork if reactor_running?
+        run(block)
+      end
+    end
+
+    # Binding-level API (EM's C names).
+    def initialize_event_machine
+      raise RuntimeError, "eventmachine already initialized: evma_initialize_library" if @machine
+      @machine = Machine.new(@next_tick_queue, @timers, self)
+      @machine.max_timers = @max_timers
+      @quantum ||= 0
+    end
+
+    def run_machine
+      machine!("evma_run_machine").run_machine
+    end
+
+    def run_machine_once
+      machine!("evma_run_machine_once").run_machine_once
+    end
+
+    def release_machine
+      machine = @machine
+      @machine = nil
+      machine&.release
+      @timers.clear
+    end
+
+    def cleanup_machine
+      shut_down_threadpool
+      @next_tick_queue.clear
+    end
+
+    # Called by the native loop with an exception a callback raised; true if the
+    # error handler took it (EM hands it only StandardErrors).
+    def handle_callback_error(error)
+      return false unless @error_handler && error.is_a?(StandardError)
+      @error_handler.call(error)
+      true
+    end
+
+    private
+
+    def machine!(function)
+      @machine or raise RuntimeError, "eventmachine not initialized: #{function}"
+    end
+
+    # The loop has ended (stop or exception): hooks LIFO, then release. A hook that
+    # raises still lets the reactor be released; its exception propagates.
+    def shut_down
+      @tails.pop.call until @tails.empty?
+    ensure
+      @tails.clear
+      release_machine
+      cleanup_machine
+      @reactor_running = false
+      @reactor_thread = nil
+    end
+
+    def reset_after_fork
+      @machine = nil # the parent's poll set: not ours to close
+      @timers.clear
+      @next_tick_queue.clear
+      @threadpool = nil
+      @job_queue = nil
+      @reactor_running = false
+      @reactor_thread = nil
+    end
+  end
+end

@@ -1,0 +1,85 @@
+# frozen_string_literal: true
+# EM.defer: operations run on a pool of Ruby threads; their results come back to
+# the reactor thread through the next-tick queue. Worker threads wait for job ids
+# on a native channel without holding the GVL; the jobs stay in a Hash here.
+module EventMachine
+  @threadpool = nil
+  @threadpool_size = 20
+  @defer_jobs = {}
+  @defers_pending = 0
+  @defer_ids = 0
+
+  class << self
+    attr_reader :threadpool
+    attr_accessor :threadpool_size
+
+    # Runs `op` (or the block) on a pool thread, then `callback.call(result)` on the
+    # reactor thread. If `op` raises, `errback.call(error)` runs on the reactor
+    # thread; with no errback the exception is raised in the main thread.
+    def defer(op = nil, callback = nil, errback = nil, &blk)
+      op ||= blk
+      raise ArgumentError, "no operation given to EM.defer" unless op.respond_to?(:call)
+      spawn_threadpool unless @threadpool
+      id = (@defer_ids += 1)
+      @defer_jobs[id] = [op, callback, errback]
+      @defers_pending += 1
+      @job_queue.push(id)
+      nil
+    end
+
+    def spawn_threadpool
+      @job_queue ||= JobQueue.new
+      @threadpool ||= []
+      @threadpool << spawn_worker(@job_queue.waiter) while @threadpool.size < @threadpool_size.to_i
+      @threadpool
+    end
+
+    # True when no deferred operation is queued, running, or waiting to call back.
+    def defers_finished?
+      @defers_pending.zero?
+    end
+
+    private
+
+    def spawn_worker(waiter)
+      Thread.new do
+        Thread.current.abort_on_exception = true # as EM's: an op without errback that raises ends the program
+        Thread.current.report_on_exception = false
+        while (id = waiter.take)
+          op, callback, errback = @defer_jobs.delete(id)
+          run_deferred(op, callback, errback)
+        end
+      end
+    end
+
+    def run_deferred(op, callback, errback)
+      result = op.call
+      finish_defer(callback, result)
+    rescue Exception => e # rubocop:disable Lint/RescueException -- any error goes to the errback, as in EM
+      unless errback
+        @defers_pending -= 1
+        raise
+      end
+      finish_defer(errback, e)
+    end
+
+    def finish_defer(receiver, value)
+      next_tick do
+        @defers_pending -= 1
+        receiver&.call(value)
+      end
+    end
+
+    def shut_down_threadpool
+      pool = @threadpool
+      @threadpool = nil
+      @job_queue&.close
+      @job_queue = nil
+      @defer_jobs.clear
+      @defers_pending = 0
+      return unless pool
+      pool.each(&:exit)
+      pool.each { |t| t.join(0.01) || t.exit }
+    end
+  end
+end
