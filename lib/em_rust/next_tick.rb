@@ -3,14 +3,10 @@
 # thread at the end of the current (or first) loop turn.
 module EventMachine
   class << self
-    # Queues a callable to run on the next turn of the loop; works before EM.run
-    # and from any thread.
-    def next_tick(pr = nil, &block)
-      raise ArgumentError, "no proc or block given" unless (pr && pr.respond_to?(:call)) || block
-      @next_tick_queue << (pr || block)
-      @machine&.signal_loopbreak
-      nil
-    end
+    # @!method next_tick(callable = nil, &block)
+    #   Queues a callable to run on the next turn of the loop; works before EM.run
+    #   and from any thread (it wakes a sleeping reactor). Native
+    #   (ruby_api/machine.rs): it is the hottest path of all.
 
     # Runs the callback now on the reactor thread, else on the next turn.
     def schedule(*args, &blk)

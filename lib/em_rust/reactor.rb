@@ -2,7 +2,6 @@
 # The reactor's life: EM.run, stop, shutdown hooks, the error handler, fork.
 module EventMachine
   @next_tick_queue = [] # never replaced: the running Machine holds this Array
-  @timers = {}          # likewise: signature => callable
   @tails = []
   @reactor_running = false
   @reactor_thread = nil
@@ -86,7 +85,7 @@ module EventMachine
     # Binding-level API (EM's C names).
     def initialize_event_machine
       raise RuntimeError, "eventmachine already initialized: evma_initialize_library" if @machine
-      @machine = Machine.new(@next_tick_queue, @timers, self)
+      @machine = Machine.new(@next_tick_queue, self)
       @machine.max_timers = @max_timers
       @quantum ||= 0
     end
@@ -103,7 +102,6 @@ module EventMachine
       machine = @machine
       @machine = nil
       machine&.release
-      @timers.clear
     end
 
     def cleanup_machine
@@ -139,7 +137,6 @@ module EventMachine
 
     def reset_after_fork
       @machine = nil # the parent's poll set: not ours to close
-      @timers.clear
       @next_tick_queue.clear
       @threadpool = nil
       @job_queue = nil

@@ -6,16 +6,10 @@ module EventMachine
   @heartbeat_interval = 2.0
 
   class << self
-    # Calls the callable or block once, after `interval` seconds (sub-millisecond
-    # resolution). Returns the timer's Integer signature, or nil without code.
-    def add_timer(interval, code = nil, &block)
-      code ||= block
-      return nil unless code
-      raise ArgumentError, "timer callback must respond to #call" unless code.respond_to?(:call)
-      sig = machine!("evma_install_oneshot_timer").add_timer(timer_seconds(interval))
-      @timers[sig] = code
-      sig
-    end
+    # @!method add_timer(interval, callable = nil, &block)
+    #   Calls the callable or block once, after `interval` seconds (sub-millisecond
+    #   resolution). Returns the timer's Integer signature, or nil without code.
+    #   Native (ruby_api/machine.rs): it is the hottest timer path.
 
     def add_periodic_timer(interval, code = nil, &block)
       PeriodicTimer.new(interval, code || block)
@@ -25,14 +19,9 @@ module EventMachine
     def cancel_timer(timer_or_sig)
       if timer_or_sig.respond_to?(:cancel)
         timer_or_sig.cancel
-      elsif @timers.delete(timer_or_sig)
+      else
         @machine&.cancel_timer(timer_or_sig)
       end
-    end
-
-    # EM's binding: milliseconds.
-    def add_oneshot_timer(milliseconds)
-      machine!("evma_install_oneshot_timer").add_timer(milliseconds / 1000.0)
     end
 
     def get_timer_count
@@ -87,14 +76,6 @@ module EventMachine
     def current_time
       machine!("evma_get_current_loop_time")
       Time.now
-    end
-
-    private
-
-    def timer_seconds(interval)
-      seconds = interval.to_f
-      raise FloatDomainError, seconds.to_s if seconds.nan?
-      seconds.negative? ? 0.0 : seconds
     end
   end
 end

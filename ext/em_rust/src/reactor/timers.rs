@@ -1,9 +1,13 @@
 //! One-shot timers ordered by deadline on the monotonic clock.
 //!
-//! A `BTreeSet<(Instant, sig)>` keeps equal deadlines in creation order (signatures
-//! only grow) and makes cancel O(log n); the map finds a timer's deadline by signature.
+//! A binary heap of (deadline, signature): inserting a random deadline costs O(1)
+//! on average, and equal deadlines pop in creation order (signatures only grow).
+//! Cancelling is lazy — the signature leaves `live` and its heap entry is skipped
+//! when it surfaces — and the heap is rebuilt once dead entries outnumber live
+//! ones, so add/cancel churn (timeouts reset on every request) cannot grow it.
 use super::sig_map::SigMap;
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 /// The cap set by `EM.set_max_timers` was reached.
@@ -12,51 +16,55 @@ pub struct TooManyTimers;
 
 #[derive(Default)]
 pub struct Timers {
-    queue: BTreeSet<(Instant, u64)>,
-    deadlines: SigMap<Instant>,
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    live: SigMap<()>,
     max: Option<usize>,
 }
 
 impl Timers {
     pub fn add(&mut self, sig: u64, deadline: Instant) -> Result<(), TooManyTimers> {
-        if self.max.is_some_and(|max| self.queue.len() >= max) {
+        if self.max.is_some_and(|max| self.live.len() >= max) {
             return Err(TooManyTimers);
         }
-        self.queue.insert((deadline, sig));
-        self.deadlines.insert(sig, deadline);
+        self.heap.push(Reverse((deadline, sig)));
+        self.live.insert(sig, ());
         Ok(())
     }
 
     /// True if the timer was pending (it will now never fire).
     pub fn cancel(&mut self, sig: u64) -> bool {
-        match self.deadlines.remove(&sig) {
-            Some(deadline) => self.queue.remove(&(deadline, sig)),
-            None => false,
+        let was_live = self.live.remove(&sig).is_some();
+        if was_live && self.heap.len() > 64 && self.heap.len() > 2 * self.live.len() {
+            let live = &self.live;
+            self.heap.retain(|Reverse((_, sig))| live.contains_key(sig));
         }
+        was_live
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.queue.first().map(|&(deadline, _)| deadline)
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        self.drop_dead_head();
+        self.heap.peek().map(|Reverse((deadline, _))| *deadline)
     }
 
     /// Moves every timer due at `now` into `due`, earliest first.
     pub fn take_due(&mut self, now: Instant, due: &mut Vec<u64>) {
-        while let Some(&(deadline, sig)) = self.queue.first() {
+        while let Some(&Reverse((deadline, sig))) = self.heap.peek() {
             if deadline > now {
                 break;
             }
-            self.queue.pop_first();
-            self.deadlines.remove(&sig);
-            due.push(sig);
+            self.heap.pop();
+            if self.live.remove(&sig).is_some() {
+                due.push(sig);
+            }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.live.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.live.is_empty()
     }
 
     pub fn set_max(&mut self, max: Option<usize>) {
@@ -64,8 +72,17 @@ impl Timers {
     }
 
     pub fn clear(&mut self) {
-        self.queue.clear();
-        self.deadlines.clear();
+        self.heap.clear();
+        self.live.clear();
+    }
+
+    fn drop_dead_head(&mut self) {
+        while let Some(Reverse((_, sig))) = self.heap.peek() {
+            if self.live.contains_key(sig) {
+                break;
+            }
+            self.heap.pop();
+        }
     }
 }
 
@@ -101,11 +118,26 @@ mod tests {
         let now = Instant::now();
         let mut t = Timers::default();
         t.add(1, now).unwrap();
-        t.add(2, now).unwrap();
+        t.add(2, now + Duration::from_millis(1)).unwrap();
         assert!(t.cancel(1));
         assert!(!t.cancel(1));
         assert_eq!(t.len(), 1);
-        assert_eq!(t.next_deadline(), Some(now));
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
+        let mut due = vec![];
+        t.take_due(now + Duration::from_secs(1), &mut due);
+        assert_eq!(due, vec![2]);
+    }
+
+    #[test]
+    fn add_cancel_churn_keeps_the_heap_bounded() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        for sig in 0..100_000 {
+            t.add(sig, now + Duration::from_secs(30)).unwrap();
+            t.cancel(sig);
+        }
+        assert_eq!(t.len(), 0);
+        assert!(t.heap.len() <= 130, "heap kept {} dead entries", t.heap.len());
     }
 
     #[test]

@@ -19,10 +19,12 @@ impl Wakeup {
         let _ = self.waker.wake();
     }
 
-    /// Wakes the reactor only if it is blocked. Callers hold the Ruby GVL, as does the
-    /// reactor when it sets `sleeping`, so a push followed by `nudge` is never missed.
+    /// Wakes the reactor only if it is blocked, and only once per wait: the first
+    /// nudge clears `sleeping`, so a burst of results from worker threads costs one
+    /// system call. Callers hold the Ruby GVL, as does the reactor when it sets
+    /// `sleeping`, so a push followed by `nudge` is never missed.
     pub fn nudge(&self) {
-        if self.sleeping.load(Ordering::SeqCst) {
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.wake();
         }
     }

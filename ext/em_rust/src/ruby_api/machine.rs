@@ -1,14 +1,14 @@
 //! `EventMachine::Machine`: one reactor run. The Ruby layer creates it in
-//! `initialize_event_machine`, hands it the next-tick Array and the timer Hash it
-//! owns, and drops it in `release_machine`. Each loop turn: wait (without the GVL
-//! only when nothing is ready), fire due timers, run the ticks queued so far.
-use super::{errors, gvl};
+//! `initialize_event_machine`, hands it the next-tick Array it owns, and drops it in
+//! `release_machine`. Each loop turn: wait (without the GVL only when nothing is
+//! ready), fire due timers, run the ticks queued so far.
+use super::{errors, gvl, raw};
 use crate::reactor::poller::Poller;
 use crate::reactor::timers::{deadline_after, Timers};
 use crate::reactor::wakeup::Wakeup;
 use magnus::{
-    function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions, value::LazyId,
-    value::Opaque, Error, RArray, RHash, RModule, Ruby, TypedData, Value,
+    function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions,
+    typed_data::Obj, value::LazyId, value::Opaque, Error, Float, Integer, RArray, RHash, RModule, Ruby, TypedData, Value,
 };
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +17,10 @@ use std::time::Instant;
 
 static CALL: LazyId = LazyId::new("call");
 static HANDLE_ERROR: LazyId = LazyId::new("handle_callback_error");
+static RESPOND_TO: LazyId = LazyId::new("respond_to?");
+static TO_F: LazyId = LazyId::new("to_f");
+static MACHINE_IVAR: LazyId = LazyId::new("@machine");
+static TICKS_IVAR: LazyId = LazyId::new("@next_tick_queue");
 
 /// Signatures grow for the life of the process and are never reused. 0 and 1 are
 /// the poll set's reserved tokens.
@@ -32,31 +36,34 @@ pub struct Machine {
     /// Used only by the reactor thread; `None` after `release`.
     poller: RefCell<Option<Poller>>,
     timers: RefCell<Timers>,
+    /// Timer signature => the callable to run. A Ruby Hash, not a Rust map: this
+    /// TypedData has no write barrier, so Ruby re-marks it on every minor GC, while
+    /// a (write-barrier-protected) Hash of 100,000 timers is skipped once old.
+    timer_callbacks: Opaque<RHash>,
     wakeup: Arc<Wakeup>,
-    /// Owned by the Ruby layer (`@next_tick_queue`, `@timers`, `EventMachine`), which
-    /// never replaces them while a Machine exists; marked here all the same.
+    /// Owned by the Ruby layer (`@next_tick_queue`, `EventMachine`), which never
+    /// replaces them while a Machine exists; marked here all the same.
     ticks: Opaque<RArray>,
-    timer_procs: Opaque<RHash>,
     em: Opaque<RModule>,
 }
 
 impl DataTypeFunctions for Machine {
     fn mark(&self, marker: &Marker) {
         marker.mark(self.ticks);
-        marker.mark(self.timer_procs);
         marker.mark(self.em);
+        marker.mark(self.timer_callbacks);
     }
 }
 
 impl Machine {
-    fn new(ruby: &Ruby, ticks: RArray, timer_procs: RHash, em: RModule) -> Result<Self, Error> {
+    fn new(ruby: &Ruby, ticks: RArray, em: RModule) -> Result<Self, Error> {
         let (poller, wakeup) = Poller::new().map_err(|e| errors::io_error(ruby, e))?;
         Ok(Machine {
             poller: RefCell::new(Some(poller)),
             timers: RefCell::new(Timers::default()),
+            timer_callbacks: ruby.hash_new().into(),
             wakeup,
             ticks: ticks.into(),
-            timer_procs: timer_procs.into(),
             em: em.into(),
         })
     }
@@ -84,7 +91,7 @@ impl Machine {
     /// Polls without blocking; blocks (GVL released, timerfd armed for the next
     /// timer) only if there is nothing to do now.
     fn wait(&self, ruby: &Ruby, busy: bool) -> Result<(), Error> {
-        let next_timer = self.timers.borrow().next_deadline();
+        let next_timer = self.timers.borrow_mut().next_deadline();
         let busy = busy
             || next_timer.is_some_and(|deadline| deadline <= Instant::now())
             || self.wakeup.stop_requested();
@@ -114,10 +121,10 @@ impl Machine {
         if due.is_empty() {
             return Ok(());
         }
-        let procs = ruby.get_inner(self.timer_procs);
+        let callbacks = ruby.get_inner(self.timer_callbacks);
         for sig in due {
-            let callback: Value = procs.delete(sig)?;
-            if callback.to_bool() {
+            let callback = raw::hash_take(callbacks, ruby.integer_from_u64(sig).as_value());
+            if !callback.is_nil() {
                 self.call(ruby, callback)?;
             }
         }
@@ -127,7 +134,7 @@ impl Machine {
     /// Runs the ticks queued before this point; ticks they queue run next turn.
     fn run_ticks(&self, ruby: &Ruby, ticks: RArray) -> Result<(), Error> {
         for _ in 0..ticks.len() {
-            let callback: Value = ticks.shift()?;
+            let callback = raw::ary_shift(ticks);
             if callback.is_nil() {
                 break;
             }
@@ -152,21 +159,57 @@ impl Machine {
         Err(err)
     }
 
-    fn add_timer(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<u64, Error> {
-        let sig = next_signature();
-        let deadline = deadline_after(Instant::now(), seconds);
-        rb_self
-            .timers
-            .borrow_mut()
-            .add(sig, deadline)
-            .map_err(|_| errors::runtime_error(ruby, "ran out of timers; use #set_max_timers to increase limit"))?;
-        // A timer added from another thread must re-arm a sleeping reactor.
-        rb_self.wakeup.nudge();
-        Ok(sig)
+    /// `EM.add_timer(interval, callable = nil, &block)`: the hottest timer entry
+    /// point, so it is native. Returns the timer's signature, or nil without code.
+    fn em_add_timer(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
+        check_arity(ruby, args, 1, 2)?;
+        let Some(code) = callable_or_block(ruby, args.get(1).copied())? else {
+            return Ok(ruby.qnil().as_value());
+        };
+        if !is_callable(ruby, code)? {
+            return Err(Error::new(ruby.exception_arg_error(), "timer callback must respond to #call"));
+        }
+        let seconds = interval_seconds(ruby, args[0])?;
+        let machine = current_machine(ruby, em, "evma_install_oneshot_timer")?;
+        machine.add_callback_timer(ruby, seconds, code)
     }
 
-    fn cancel_timer(&self, sig: u64) -> bool {
-        self.timers.borrow_mut().cancel(sig)
+    /// `EM.next_tick(callable = nil, &block)`: queues a callback for the next turn;
+    /// works before `EM.run` and from any thread (wakes a sleeping reactor).
+    fn em_next_tick(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
+        check_arity(ruby, args, 0, 1)?;
+        let explicit = args.first().copied().filter(|pr| !pr.is_nil());
+        let callback = match explicit {
+            Some(pr) if is_callable(ruby, pr)? => pr,
+            _ if ruby.block_given() => ruby.block_proc()?.as_value(),
+            _ => return Err(Error::new(ruby.exception_arg_error(), "no proc or block given")),
+        };
+        let ticks = RArray::from_value(raw::ivar(em, LazyId::get_inner_with(&TICKS_IVAR, ruby)))
+            .ok_or_else(|| errors::runtime_error(ruby, "em_rust: next-tick queue missing"))?;
+        raw::ary_push(ticks, callback);
+        let machine = raw::ivar(em, LazyId::get_inner_with(&MACHINE_IVAR, ruby));
+        if !machine.is_nil() {
+            Obj::<Machine>::try_convert(machine)?.wakeup.nudge();
+        }
+        Ok(ruby.qnil().as_value())
+    }
+
+    fn add_callback_timer(&self, ruby: &Ruby, seconds: f64, code: Value) -> Result<Value, Error> {
+        let sig = next_signature();
+        self.timers
+            .borrow_mut()
+            .add(sig, deadline_after(Instant::now(), seconds))
+            .map_err(|_| errors::runtime_error(ruby, "ran out of timers; use #set_max_timers to increase limit"))?;
+        let key = ruby.integer_from_u64(sig).as_value();
+        raw::hash_store(ruby.get_inner(self.timer_callbacks), key, code);
+        // A timer added from another thread must re-arm a sleeping reactor.
+        self.wakeup.nudge();
+        Ok(key)
+    }
+
+    fn cancel_timer(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<bool, Error> {
+        let _: Option<Value> = ruby.get_inner(rb_self.timer_callbacks).delete(sig)?;
+        Ok(rb_self.timers.borrow_mut().cancel(sig))
     }
 
     fn timer_count(&self) -> usize {
@@ -191,19 +234,78 @@ impl Machine {
 
     /// Closes the poll set and forgets every timer. Other threads may still hold the
     /// Machine: their wakes then reach nobody, harmlessly.
-    fn release(&self) {
+    fn release(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        let _: Value = ruby.get_inner(rb_self.timer_callbacks).funcall("clear", ())?;
+        rb_self.release_native();
+        Ok(())
+    }
+
+    fn release_native(&self) {
         self.poller.borrow_mut().take();
         self.timers.borrow_mut().clear();
     }
 }
 
+/// The Machine of the running reactor (`EventMachine.@machine`), or EM's
+/// "not initialized" RuntimeError naming the C function EM would have called.
+fn current_machine(ruby: &Ruby, em: RModule, function: &str) -> Result<Obj<Machine>, Error> {
+    let machine = raw::ivar(em, LazyId::get_inner_with(&MACHINE_IVAR, ruby));
+    if machine.is_nil() {
+        return Err(errors::runtime_error(ruby, format!("eventmachine not initialized: {function}")));
+    }
+    Obj::<Machine>::try_convert(machine)
+}
+
+/// Ruby's own message for a wrong argument count.
+fn check_arity(ruby: &Ruby, args: &[Value], min: usize, max: usize) -> Result<(), Error> {
+    if (min..=max).contains(&args.len()) {
+        return Ok(());
+    }
+    let msg = format!("wrong number of arguments (given {}, expected {min}..{max})", args.len());
+    Err(Error::new(ruby.exception_arg_error(), msg))
+}
+
+/// The explicit callable if given (non-nil), else the block as a Proc, else None.
+fn callable_or_block(ruby: &Ruby, explicit: Option<Value>) -> Result<Option<Value>, Error> {
+    match explicit.filter(|code| !code.is_nil()) {
+        Some(code) => Ok(Some(code)),
+        None if ruby.block_given() => Ok(Some(ruby.block_proc()?.as_value())),
+        None => Ok(None),
+    }
+}
+
+/// Procs are callable without asking; anything else must answer `respond_to?(:call)`.
+fn is_callable(ruby: &Ruby, code: Value) -> Result<bool, Error> {
+    if raw::is_proc(code) {
+        return Ok(true);
+    }
+    code.funcall(*RESPOND_TO, (magnus::Symbol::from(LazyId::get_inner_with(&CALL, ruby)),))
+}
+
+/// An interval as EM reads it (`interval.to_f`): NaN raises FloatDomainError, as
+/// `to_i` does in EM; negative means now.
+fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
+    let seconds = if let Some(i) = Integer::from_value(interval) {
+        i.to_i64().map(|n| n as f64).unwrap_or(f64::INFINITY)
+    } else if let Some(f) = Float::from_value(interval) {
+        f.to_f64()
+    } else {
+        interval.funcall::<_, _, f64>(*TO_F, ())?
+    };
+    if seconds.is_nan() {
+        return Err(Error::new(ruby.exception_float_domain_error(), "NaN"));
+    }
+    Ok(seconds.max(0.0))
+}
+
 pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
     let class = em.define_class("Machine", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("new", function!(Machine::new, 3))?;
+    class.define_singleton_method("new", function!(Machine::new, 2))?;
+    em.define_singleton_method("add_timer", method!(Machine::em_add_timer, -1))?;
+    em.define_singleton_method("next_tick", method!(Machine::em_next_tick, -1))?;
     class.define_method("run_machine", method!(Machine::run_machine, 0))?;
     class.define_method("run_machine_once", method!(Machine::run_machine_once, 0))?;
-    class.define_method("add_timer", method!(Machine::add_timer, 1))?;
     class.define_method("cancel_timer", method!(Machine::cancel_timer, 1))?;
     class.define_method("timer_count", method!(Machine::timer_count, 0))?;
     class.define_method("max_timers=", method!(Machine::set_max_timers, 1))?;

@@ -4,6 +4,7 @@ mod errors;
 mod gvl;
 mod jobs;
 mod machine;
+mod raw;
 
 use magnus::{Error, Ruby};
 

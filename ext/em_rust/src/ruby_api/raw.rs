@@ -1,0 +1,34 @@
+//! Direct C API calls for the hot paths (add_timer, next_tick, firing). magnus
+//! wraps most calls in rb_protect (a setjmp each); these cannot raise, because they
+//! only touch Arrays and Hashes em_rust owns (never frozen, Integer keys) or read
+//! instance variables, so they go straight to the C API.
+use magnus::rb_sys::{AsRawId, AsRawValue, FromRawValue};
+use magnus::value::{Id, ReprValue};
+use magnus::{RArray, RHash, Value};
+
+pub fn ary_push(ary: RArray, item: Value) {
+    unsafe { rb_sys::rb_ary_push(ary.as_raw(), item.as_raw()) };
+}
+
+/// The first element, or nil when empty.
+pub fn ary_shift(ary: RArray) -> Value {
+    unsafe { Value::from_raw(rb_sys::rb_ary_shift(ary.as_raw())) }
+}
+
+/// Stores under an Integer key (Integer#hash and #eql? are built in: no Ruby code runs).
+pub fn hash_store(hash: RHash, key: Value, value: Value) {
+    unsafe { rb_sys::rb_hash_aset(hash.as_raw(), key.as_raw(), value.as_raw()) };
+}
+
+/// Removes an Integer key; nil if it was absent.
+pub fn hash_take(hash: RHash, key: Value) -> Value {
+    unsafe { Value::from_raw(rb_sys::rb_hash_delete(hash.as_raw(), key.as_raw())) }
+}
+
+pub fn ivar(obj: impl ReprValue, name: Id) -> Value {
+    unsafe { Value::from_raw(rb_sys::rb_ivar_get(obj.as_value().as_raw(), name.as_raw())) }
+}
+
+pub fn is_proc(value: Value) -> bool {
+    unsafe { rb_sys::rb_obj_is_proc(value.as_raw()) == rb_sys::Qtrue as rb_sys::VALUE }
+}
