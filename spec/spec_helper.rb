@@ -11,6 +11,9 @@ when "em_rust"
   $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
   require "em_rust"
 when "eventmachine"
+  # RSpec puts ./lib on the load path; the real gem must not find our eventmachine.rb.
+  project_lib = File.expand_path("../lib", __dir__)
+  $LOAD_PATH.reject! { |dir| File.expand_path(dir) == project_lib }
   require "eventmachine"
 else
   abort "EM_IMPL must be em_rust or eventmachine (got #{EM_IMPL.inspect})"

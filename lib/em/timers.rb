@@ -20,6 +20,7 @@ module EventMachine
     def initialize(interval, callback = nil, &block)
       @interval = interval
       @code = callback || block
+      raise ArgumentError, "periodic timer code must respond to #call" unless @code.respond_to?(:call)
       @cancelled = false
       @work = method(:fire)
       schedule

@@ -14,16 +14,17 @@ module EventMachine
     end
     def epoll? = true
     def kqueue = false
-    def kqueue=(_value); end
+    def kqueue=(value)
+      raise Unsupported, "kqueue is not supported on this platform" if value
+    end
     def kqueue? = false
 
-    # Raises the soft limit on open files toward `n` (bounded by the hard limit) and
-    # returns the limit in force.
+    # Sets the soft limit on open files to `n` (at most the hard limit) and returns
+    # the limit in force; with no argument, just returns it.
     def set_descriptor_table_size(n = nil)
-      soft, hard = Process.getrlimit(:NOFILE)
-      if n && n.to_i > soft
-        target = [n.to_i, hard].min
-        Process.setrlimit(:NOFILE, target, hard)
+      if n
+        _soft, hard = Process.getrlimit(:NOFILE)
+        Process.setrlimit(:NOFILE, [n.to_i, hard].min, hard)
       end
       Process.getrlimit(:NOFILE).first
     end

@@ -12,4 +12,10 @@ module EventMachine
   class BadParams < Exception; end
   class BadCertParams < BadParams; end
   class BadPrivateKeyParams < BadParams; end
+
+  # errno number => Errno class (what `unbind(reason)` receives); :unknown otherwise.
+  ERRNOS = Errno.constants.each_with_object(Hash.new(:unknown)) do |name, map|
+    klass = Errno.const_get(name)
+    map[klass::Errno] = klass if klass.is_a?(Class) && klass.const_defined?(:Errno)
+  end.freeze
 end

@@ -2,6 +2,7 @@
 # The reactor's life: EM.run, stop, shutdown hooks, the error handler, fork.
 module EventMachine
   @next_tick_queue = [] # never replaced: the running Machine holds this Array
+  @timers = {}          # likewise: timer signature => callable (filled natively)
   @tails = []
   @reactor_running = false
   @reactor_thread = nil
@@ -13,7 +14,7 @@ module EventMachine
     # `tail` runs after the loop, after the shutdown hooks. An exception raised by any
     # callback ends the loop and is re-raised here, after cleanup.
     def run(blk = nil, tail = nil, &block)
-      reset_after_fork if @reactor_running && @reactor_pid != Process.pid
+      reset_after_fork if @reactor_running && !reactor_running?
       @tails.unshift(tail) if tail
       code = blk || block
       return code&.call if reactor_running?
@@ -36,8 +37,10 @@ module EventMachine
       run { block.call; stop }
     end
 
+    # True inside EM.run (and while its shutdown hooks run); false in a forked
+    # child until it starts its own reactor.
     def reactor_running?
-      @reactor_running
+      @reactor_running && @reactor_pid == Process.pid
     end
 
     def reactor_thread?
@@ -85,9 +88,9 @@ module EventMachine
     # Binding-level API (EM's C names).
     def initialize_event_machine
       raise RuntimeError, "eventmachine already initialized: evma_initialize_library" if @machine
-      @machine = Machine.new(@next_tick_queue, self)
+      @machine = Machine.new(@next_tick_queue, @timers, self)
       @machine.max_timers = @max_timers
-      @quantum ||= 0
+      @heartbeat_interval = DEFAULT_HEARTBEAT
     end
 
     def run_machine
@@ -123,16 +126,28 @@ module EventMachine
       @machine or raise RuntimeError, "eventmachine not initialized: #{function}"
     end
 
-    # The loop has ended (stop or exception): hooks LIFO, then release. A hook that
-    # raises still lets the reactor be released; its exception propagates.
+    # The loop has ended (stop or exception): hooks LIFO, then release. Every hook
+    # runs even if one raises (EM would skip the rest and stay "running"); the first
+    # hook exception propagates once the reactor is released.
     def shut_down
-      @tails.pop.call until @tails.empty?
+      failure = nil
+      until @tails.empty?
+        begin
+          @tails.pop.call
+        rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised below
+          failure ||= e
+        end
+      end
+      raise failure if failure
     ensure
       @tails.clear
-      release_machine
-      cleanup_machine
-      @reactor_running = false
-      @reactor_thread = nil
+      begin
+        release_machine
+        cleanup_machine
+      ensure
+        @reactor_running = false
+        @reactor_thread = nil
+      end
     end
 
     def reset_after_fork

@@ -19,6 +19,9 @@ module EventMachine
     def defer(op = nil, callback = nil, errback = nil, &blk)
       op ||= blk
       raise ArgumentError, "no operation given to EM.defer" unless op.respond_to?(:call)
+      [callback, errback].each do |cb|
+        raise ArgumentError, "defer callback must respond to #call" unless cb.nil? || cb.respond_to?(:call)
+      end
       spawn_threadpool unless @threadpool
       id = (@defer_ids += 1)
       @defer_jobs[id] = [op, callback, errback]
@@ -79,7 +82,15 @@ module EventMachine
       @defers_pending = 0
       return unless pool
       pool.each(&:exit)
-      pool.each { |t| t.join(0.01) || t.exit }
+      pool.each { |t| join_quietly(t) || t.exit }
+    end
+
+    # A worker that died of an op's exception re-raises it on join; that exception
+    # already went to the main thread.
+    def join_quietly(thread)
+      thread.join(0.01)
+    rescue Exception # rubocop:disable Lint/RescueException
+      thread
     end
   end
 end

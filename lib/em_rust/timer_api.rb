@@ -2,8 +2,10 @@
 # One-shot timers and the timer settings. EM::Timer and EM::PeriodicTimer are in em/timers.rb.
 module EventMachine
   DEFAULT_MAX_TIMERS = 100_000
+  MIN_MAX_TIMERS = 100 # EM never lets the cap go below this
+  DEFAULT_HEARTBEAT = 2.0
   @max_timers = nil
-  @heartbeat_interval = 2.0
+  @heartbeat_interval = DEFAULT_HEARTBEAT
 
   class << self
     # @!method add_timer(interval, callable = nil, &block)
@@ -19,7 +21,7 @@ module EventMachine
     def cancel_timer(timer_or_sig)
       if timer_or_sig.respond_to?(:cancel)
         timer_or_sig.cancel
-      else
+      elsif timer_or_sig.is_a?(Integer)
         @machine&.cancel_timer(timer_or_sig)
       end
     end
@@ -32,7 +34,11 @@ module EventMachine
     # no cap unless one is set here (before EM.run, as in EM).
     def set_max_timers(count)
       raise RuntimeError, "eventmachine already initialized: evma_set_max_timer_count" if @machine
-      @max_timers = Integer(count)
+      raise TypeError, "no implicit conversion of #{count.class} into Integer" unless count.respond_to?(:to_int)
+      count = count.to_int
+      raise RangeError, "integer #{count} too big to convert to 'int'" unless count.between?(-2**31, 2**31 - 1)
+      @max_timers = [count, MIN_MAX_TIMERS].max
+      nil
     end
     alias set_max_timer_count set_max_timers
 
@@ -43,39 +49,43 @@ module EventMachine
     end
     alias get_max_timer_count get_max_timers
 
-    # How often inactivity and pending-connect timeouts are checked (seconds).
+    # How often inactivity and pending-connect timeouts are checked (seconds;
+    # 2.0 at the start of every run).
     def heartbeat_interval
       machine!("evma_get_heartbeat_interval")
       @heartbeat_interval
     end
     alias get_heartbeat_interval heartbeat_interval
 
+    # Zero or negative values are ignored, as in EM.
     def heartbeat_interval=(seconds)
-      machine!("evma_set_heartbeat_interval")
-      seconds = seconds.to_f
-      raise ArgumentError, "heartbeat interval must be positive" unless seconds.positive?
-      @heartbeat_interval = seconds
+      set_heartbeat_interval(seconds.to_f)
     end
 
+    # True if the interval was accepted.
     def set_heartbeat_interval(seconds)
-      self.heartbeat_interval = seconds
+      machine!("evma_set_heartbeat_interval")
+      return false unless seconds.positive?
+      @heartbeat_interval = seconds
       true
     end
 
-    # EM's select() quantum in ms; kept for compatibility (timers here are exact).
+    # EM's select() quantum in ms (5..300000). Kept for compatibility: em_rust's
+    # timers wake the loop at their deadline, whatever the quantum.
     def set_quantum(milliseconds)
       set_timer_quantum(milliseconds.to_i)
+      nil
     end
 
     def set_timer_quantum(milliseconds)
       machine!("evma_set_timer_quantum")
+      raise ArgumentError, "invalid timer quantum: #{milliseconds} (must be 5..300000 ms)" unless (5..300_000).cover?(milliseconds)
       @quantum = milliseconds
     end
 
-    # The current time (a Time), while the reactor is initialized.
+    # The loop's time: the same Time throughout one callback, as in EM.
     def current_time
-      machine!("evma_get_current_loop_time")
-      Time.now
+      Time.at(machine!("evma_get_current_loop_time").loop_time)
     end
   end
 end
