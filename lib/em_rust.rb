@@ -6,6 +6,7 @@ if defined?(EventMachine::VERSION) && !defined?(EventMachine::EM_RUST_VERSION)
   raise LoadError, "the eventmachine gem is already loaded; require 'em_rust' before anything requires 'eventmachine'"
 end
 
+require "socket"
 require_relative "em_rust/version"
 require_relative "em_rust/native"
 require_relative "em_rust/errors"
@@ -14,6 +15,9 @@ require_relative "em_rust/next_tick"
 require_relative "em_rust/timer_api"
 require_relative "em_rust/threadpool"
 require_relative "em_rust/capabilities"
+require_relative "em_rust/connections"
+require_relative "em_rust/connection_binding"
+require_relative "em/connection"
 require_relative "em/timers"
 require_relative "em/callback"
 require_relative "em/deferrable"

@@ -88,7 +88,8 @@ module EventMachine
     # Binding-level API (EM's C names).
     def initialize_event_machine
       raise RuntimeError, "eventmachine already initialized: evma_initialize_library" if @machine
-      @machine = Machine.new(@next_tick_queue, @timers, self)
+      @machine = Machine.new(@next_tick_queue, @timers, @conns, self)
+      @machine.heartbeat = DEFAULT_HEARTBEAT
       @machine.max_timers = @max_timers
       @heartbeat_interval = DEFAULT_HEARTBEAT
     end

@@ -67,6 +67,7 @@ module EventMachine
       machine!("evma_set_heartbeat_interval")
       return false unless seconds.positive?
       @heartbeat_interval = seconds
+      @machine.heartbeat = seconds
       true
     end
 

@@ -3,7 +3,7 @@
 use super::timer_fd::TimerFd;
 use super::wakeup::Wakeup;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -16,8 +16,6 @@ pub struct Poller {
     poll: Poll,
     events: Events,
     timer: TimerFd,
-    /// Descriptors registered besides the two reserved tokens.
-    sources: usize,
 }
 
 /// A readiness event for a descriptor, by signature.
@@ -30,18 +28,17 @@ pub struct Ready {
 }
 
 impl Poller {
+    /// A second handle on the poll set, for the descriptor table to register with.
+    pub fn registry(&self) -> io::Result<Registry> {
+        self.poll.registry().try_clone()
+    }
+
     pub fn new() -> io::Result<(Poller, Arc<Wakeup>)> {
         let poll = Poll::new()?;
         let wakeup = Arc::new(Wakeup::new(Waker::new(poll.registry(), WAKER)?));
         let timer = TimerFd::new()?;
         poll.registry().register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
-        Ok((Poller { poll, events: Events::with_capacity(1024), timer, sources: 0 }, wakeup))
-    }
-
-    /// True if a zero-timeout poll could report anything: with no descriptors
-    /// registered, only a blocking wait needs the poll set.
-    pub fn has_sources(&self) -> bool {
-        self.sources > 0
+        Ok((Poller { poll, events: Events::with_capacity(1024), timer }, wakeup))
     }
 
     /// Polls without blocking; returns the number of events.
@@ -88,20 +85,6 @@ impl Poller {
         })
     }
 
-    pub fn register(&mut self, fd: &impl AsRawFd, sig: u64, interest: Interest) -> io::Result<()> {
-        self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), Token(sig as usize), interest)?;
-        self.sources += 1;
-        Ok(())
-    }
-
-    pub fn reregister(&mut self, fd: &impl AsRawFd, sig: u64, interest: Interest) -> io::Result<()> {
-        self.poll.registry().reregister(&mut SourceFd(&fd.as_raw_fd()), Token(sig as usize), interest)
-    }
-
-    pub fn deregister(&mut self, fd: &impl AsRawFd) -> io::Result<()> {
-        self.sources = self.sources.saturating_sub(1);
-        self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()))
-    }
 }
 
 #[cfg(test)]
@@ -150,8 +133,7 @@ mod tests {
     fn registered_descriptors_are_reported_by_signature() {
         let (mut poller, _wakeup) = Poller::new().unwrap();
         let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        poller.register(&a, 42, Interest::READABLE).unwrap();
-        assert!(poller.has_sources());
+        poller.registry().unwrap().register(&mut SourceFd(&a.as_raw_fd()), Token(42), Interest::READABLE).unwrap();
         use std::io::Write;
         (&b).write_all(b"x").unwrap();
         poller.wait_until(Some(Instant::now() + Duration::from_secs(2))).unwrap();
@@ -159,7 +141,5 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].sig, 42);
         assert!(ready[0].readable);
-        poller.deregister(&a).unwrap();
-        assert!(!poller.has_sources());
     }
 }

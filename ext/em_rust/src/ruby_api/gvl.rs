@@ -23,22 +23,38 @@ unsafe extern "C" fn run_unblock<U: Fn()>(data: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(unblock));
 }
 
+/// Whether the unblocking function may run inside a signal handler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Unblock {
+    /// It only writes to an fd (the mio Waker's eventfd): Ruby may then call it from
+    /// its signal handler, which is how a SIGINT sent to the process reaches a
+    /// reactor blocked in epoll_wait on the main thread.
+    SignalSafe,
+    /// It may allocate or lock: called from other threads only (Thread#raise/#kill).
+    ThreadsOnly,
+}
+
 /// Runs `func` without the GVL. Returns `None` without running it when Ruby has an
 /// interrupt pending (the caller then calls `check_interrupts`). A panic in `func`
 /// is resumed here, with the GVL held, where magnus turns it into a Ruby exception.
-pub fn without_gvl<F, R, U>(func: F, unblock: U) -> Option<R>
+pub fn without_gvl<F, R, U>(func: F, unblock: U, safety: Unblock) -> Option<R>
 where
     F: FnOnce() -> R + Send,
     R: Send,
     U: Fn() + Sync,
 {
     let mut call = Call { func: Some(func), result: None };
+    let mut flags = rb_sys::RB_NOGVL_INTR_FAIL as i32;
+    if safety == Unblock::SignalSafe {
+        flags |= rb_sys::RB_NOGVL_UBF_ASYNC_SAFE as i32;
+    }
     unsafe {
-        rb_sys::rb_thread_call_without_gvl2(
+        rb_sys::rb_nogvl(
             Some(run_call::<F, R>),
             &mut call as *mut Call<F, R> as *mut c_void,
             Some(run_unblock::<U>),
             &unblock as *const U as *mut c_void,
+            flags,
         );
     }
     match call.result {

@@ -42,7 +42,7 @@ impl RbJobWaiter {
                 Some(taken) => Some(taken),
                 None => {
                     self.0.clear_kicks();
-                    gvl::without_gvl(|| self.0.take_blocking(), || self.0.kick())
+                    gvl::without_gvl(|| self.0.take_blocking(), || self.0.kick(), gvl::Unblock::ThreadsOnly)
                 }
             };
             match taken {

@@ -1,19 +1,21 @@
 //! `EventMachine::Machine`: one reactor run. The Ruby layer creates it in
-//! `initialize_event_machine`, hands it the next-tick Array it owns, and drops it in
-//! `release_machine`. Each loop turn: wait (without the GVL only when nothing is
-//! ready), fire due timers, run the ticks queued so far.
+//! `initialize_event_machine`, hands it the Ruby containers it owns (next-tick
+//! Array, timer and connection Hashes), and releases it in `release_machine`. Each
+//! loop turn: wait (without the GVL only when nothing is ready), fire due timers,
+//! deliver I/O events, run the ticks queued so far.
 use super::{errors, gvl, raw};
+use crate::reactor::io::Io;
 use crate::reactor::poller::Poller;
+use crate::reactor::signature::next_signature;
 use crate::reactor::timers::{deadline_after, Timers};
 use crate::reactor::wakeup::Wakeup;
 use magnus::{
     function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions,
     typed_data::Obj, value::LazyId, value::Opaque, Error, Float, Integer, RArray, RHash, RModule, Ruby, TypedData, Value,
 };
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 static CALL: LazyId = LazyId::new("call");
 static HANDLE_ERROR: LazyId = LazyId::new("handle_callback_error");
@@ -22,29 +24,27 @@ static TO_F: LazyId = LazyId::new("to_f");
 static MACHINE_IVAR: LazyId = LazyId::new("@machine");
 static TICKS_IVAR: LazyId = LazyId::new("@next_tick_queue");
 
-/// Signatures grow for the life of the process and are never reused. 0 and 1 are
-/// the poll set's reserved tokens.
-static NEXT_SIG: AtomicU64 = AtomicU64::new(2);
-
-pub fn next_signature() -> u64 {
-    NEXT_SIG.fetch_add(1, Ordering::Relaxed)
-}
-
 #[derive(TypedData)]
 #[magnus(class = "EventMachine::Machine", free_immediately, mark, size)]
 pub struct Machine {
     /// Used only by the reactor thread; `None` after `release`.
     poller: RefCell<Option<Poller>>,
+    /// The descriptor table. Never borrowed across a call into Ruby or the wait.
+    pub(super) io: RefCell<Io>,
     timers: RefCell<Timers>,
     /// Timer signature => the callable to run. A Ruby Hash, not a Rust map: this
     /// TypedData has no write barrier, so Ruby re-marks it on every minor GC, while
     /// a (write-barrier-protected) Hash of 100,000 timers is skipped once old.
     timer_callbacks: Opaque<RHash>,
     wakeup: Arc<Wakeup>,
+    /// Wall-clock time at the start of the current turn (EM.current_time).
+    loop_time: Cell<SystemTime>,
     /// Owned by the Ruby layer (`@next_tick_queue`, `EventMachine`), which never
     /// replaces them while a Machine exists; marked here all the same.
     ticks: Opaque<RArray>,
-    em: Opaque<RModule>,
+    /// `@conns`: signature => EM::Connection.
+    pub(super) conns: Opaque<RHash>,
+    pub(super) em: Opaque<RModule>,
 }
 
 impl DataTypeFunctions for Machine {
@@ -52,18 +52,25 @@ impl DataTypeFunctions for Machine {
         marker.mark(self.ticks);
         marker.mark(self.em);
         marker.mark(self.timer_callbacks);
+        marker.mark(self.conns);
     }
 }
 
 impl Machine {
-    fn new(ruby: &Ruby, ticks: RArray, em: RModule) -> Result<Self, Error> {
+    /// Every Ruby object a Machine holds comes from the caller: one created here would
+    /// sit unmarked in the heap-allocated struct until the wrapper object exists.
+    fn new(ruby: &Ruby, ticks: RArray, timer_callbacks: RHash, conns: RHash, em: RModule) -> Result<Self, Error> {
         let (poller, wakeup) = Poller::new().map_err(|e| errors::io_error(ruby, e))?;
+        let registry = poller.registry().map_err(|e| errors::io_error(ruby, e))?;
         Ok(Machine {
             poller: RefCell::new(Some(poller)),
+            io: RefCell::new(Io::new(registry)),
             timers: RefCell::new(Timers::default()),
-            timer_callbacks: ruby.hash_new().into(),
+            timer_callbacks: timer_callbacks.into(),
             wakeup,
+            loop_time: Cell::new(SystemTime::now()),
             ticks: ticks.into(),
+            conns: conns.into(),
             em: em.into(),
         })
     }
@@ -83,35 +90,45 @@ impl Machine {
 
     fn turn(&self, ruby: &Ruby) -> Result<(), Error> {
         let ticks = ruby.get_inner(self.ticks);
-        self.wait(ruby, !ticks.is_empty())?;
+        let busy = !ticks.is_empty() || self.io.borrow().has_pending();
+        self.wait(ruby, busy)?;
+        self.loop_time.set(SystemTime::now());
+        self.io.borrow_mut().check_timeouts(Instant::now());
         self.fire_timers(ruby)?;
+        self.dispatch_io(ruby)?;
         self.run_ticks(ruby, ticks)
     }
 
     /// Polls without blocking; blocks (GVL released, timerfd armed for the next
-    /// timer) only if there is nothing to do now.
+    /// deadline) only if there is nothing to do now. Readiness goes to the table.
     fn wait(&self, ruby: &Ruby, busy: bool) -> Result<(), Error> {
+        let now = Instant::now();
         let next_timer = self.timers.borrow_mut().next_deadline();
-        let busy = busy
-            || next_timer.is_some_and(|deadline| deadline <= Instant::now())
-            || self.wakeup.stop_requested();
+        let deadline = match (next_timer, self.io.borrow_mut().next_deadline(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let busy = busy || deadline.is_some_and(|d| d <= now) || self.wakeup.stop_requested();
+        let has_io = !self.io.borrow().is_empty();
         let mut guard = self.poller.borrow_mut();
         let poller = guard.as_mut().ok_or_else(|| errors::runtime_error(ruby, "eventmachine not initialized: evma_run_machine"))?;
         let mut ready = 0;
-        if poller.has_sources() {
+        if has_io {
             ready = poller.poll_now().map_err(|e| errors::io_error(ruby, e))?;
         }
-        if busy || ready > 0 {
-            return Ok(());
+        if !busy && ready == 0 {
+            let wakeup = &*self.wakeup;
+            wakeup.set_sleeping(true);
+            let waited = gvl::without_gvl(|| poller.wait_until(deadline), || wakeup.wake(), gvl::Unblock::SignalSafe);
+            wakeup.set_sleeping(false);
+            if let Some(result) = waited {
+                result.map_err(|e| errors::io_error(ruby, e))?;
+            }
         }
-        let wakeup = &*self.wakeup;
-        wakeup.set_sleeping(true);
-        let waited = gvl::without_gvl(|| poller.wait_until(next_timer), || wakeup.wake());
-        wakeup.set_sleeping(false);
+        if has_io {
+            self.io.borrow_mut().take_ready(poller.ready());
+        }
         drop(guard);
-        if let Some(result) = waited {
-            result.map_err(|e| errors::io_error(ruby, e))?;
-        }
         gvl::check_interrupts()
     }
 
@@ -146,10 +163,13 @@ impl Machine {
     /// Calls a Ruby callback. Its exception goes to `EM.error_handler` if one is set
     /// (the loop goes on); otherwise it ends the loop and `EM.run` re-raises it.
     fn call(&self, ruby: &Ruby, callback: Value) -> Result<(), Error> {
-        let err = match callback.funcall::<_, _, Value>(*CALL, ()) {
-            Ok(_) => return Ok(()),
-            Err(err) => err,
-        };
+        let result = callback.funcall::<_, _, Value>(*CALL, ()).map(|_| ());
+        self.handled(ruby, result)
+    }
+
+    /// Routes a callback's failure to the error handler (Ok if it took it).
+    pub(super) fn handled(&self, ruby: &Ruby, result: Result<(), Error>) -> Result<(), Error> {
+        let Err(err) = result else { return Ok(()) };
         if let Some(exception) = err.value() {
             let em = ruby.get_inner(self.em);
             if em.funcall::<_, _, bool>(*HANDLE_ERROR, (exception,))? {
@@ -194,7 +214,7 @@ impl Machine {
         Ok(ruby.qnil().as_value())
     }
 
-    fn add_callback_timer(&self, ruby: &Ruby, seconds: f64, code: Value) -> Result<Value, Error> {
+    pub(super) fn add_callback_timer(&self, ruby: &Ruby, seconds: f64, code: Value) -> Result<Value, Error> {
         let sig = next_signature();
         self.timers
             .borrow_mut()
@@ -212,8 +232,16 @@ impl Machine {
         Ok(rb_self.timers.borrow_mut().cancel(sig))
     }
 
+    fn loop_time(&self) -> f64 {
+        self.loop_time.get().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    }
+
     fn timer_count(&self) -> usize {
         self.timers.borrow().len()
+    }
+
+    fn set_heartbeat(&self, seconds: f64) {
+        self.io.borrow_mut().heartbeat = std::time::Duration::from_secs_f64(seconds.max(0.001));
     }
 
     fn set_max_timers(&self, max: Option<usize>) {
@@ -221,6 +249,10 @@ impl Machine {
     }
 
     fn signal_loopbreak(&self) {
+        self.wakeup.nudge();
+    }
+
+    pub(super) fn signal_loopbreak_native(&self) {
         self.wakeup.nudge();
     }
 
@@ -234,10 +266,15 @@ impl Machine {
 
     /// Closes the poll set and forgets every timer. Other threads may still hold the
     /// Machine: their wakes then reach nobody, harmlessly.
+    /// Closes every descriptor (each connection gets its unbind, as in EM), then the
+    /// poll set, and forgets every timer. The first exception an unbind raised is
+    /// re-raised after everything is released.
     fn release(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        rb_self.io.borrow_mut().close_all();
+        let unbinds = rb_self.dispatch_io(ruby);
         let _: Value = ruby.get_inner(rb_self.timer_callbacks).funcall("clear", ())?;
         rb_self.release_native();
-        Ok(())
+        unbinds
     }
 
     fn release_native(&self) {
@@ -248,7 +285,7 @@ impl Machine {
 
 /// The Machine of the running reactor (`EventMachine.@machine`), or EM's
 /// "not initialized" RuntimeError naming the C function EM would have called.
-fn current_machine(ruby: &Ruby, em: RModule, function: &str) -> Result<Obj<Machine>, Error> {
+pub(super) fn current_machine(ruby: &Ruby, em: RModule, function: &str) -> Result<Obj<Machine>, Error> {
     let machine = raw::ivar(em, LazyId::get_inner_with(&MACHINE_IVAR, ruby));
     if machine.is_nil() {
         return Err(errors::runtime_error(ruby, format!("eventmachine not initialized: {function}")));
@@ -292,8 +329,9 @@ fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
     } else {
         interval.funcall::<_, _, f64>(*TO_F, ())?
     };
-    if seconds.is_nan() {
-        return Err(Error::new(ruby.exception_float_domain_error(), "NaN"));
+    if !seconds.is_finite() {
+        let shown = if seconds.is_nan() { "NaN" } else if seconds > 0.0 { "Infinity" } else { "-Infinity" };
+        return Err(Error::new(ruby.exception_float_domain_error(), shown));
     }
     Ok(seconds.max(0.0))
 }
@@ -301,17 +339,20 @@ fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
 pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
     let class = em.define_class("Machine", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("new", function!(Machine::new, 2))?;
+    class.define_singleton_method("new", function!(Machine::new, 4))?;
+    class.define_method("heartbeat=", method!(Machine::set_heartbeat, 1))?;
     em.define_singleton_method("add_timer", method!(Machine::em_add_timer, -1))?;
     em.define_singleton_method("next_tick", method!(Machine::em_next_tick, -1))?;
     class.define_method("run_machine", method!(Machine::run_machine, 0))?;
     class.define_method("run_machine_once", method!(Machine::run_machine_once, 0))?;
     class.define_method("cancel_timer", method!(Machine::cancel_timer, 1))?;
     class.define_method("timer_count", method!(Machine::timer_count, 0))?;
+    class.define_method("loop_time", method!(Machine::loop_time, 0))?;
     class.define_method("max_timers=", method!(Machine::set_max_timers, 1))?;
     class.define_method("signal_loopbreak", method!(Machine::signal_loopbreak, 0))?;
     class.define_method("stop", method!(Machine::stop, 0))?;
     class.define_method("stopping?", method!(Machine::stopping, 0))?;
     class.define_method("release", method!(Machine::release, 0))?;
+    super::connections::init(ruby, class)?;
     Ok(())
 }

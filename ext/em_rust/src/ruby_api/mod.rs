@@ -1,5 +1,7 @@
 //! magnus glue only: argument conversion, dispatch into Ruby, exception classes and
 //! the GVL helper. The event loop itself lives in `crate::reactor`.
+mod connections;
+mod dispatch;
 mod errors;
 mod gvl;
 mod jobs;

@@ -32,3 +32,16 @@ pub fn ivar(obj: impl ReprValue, name: Id) -> Value {
 pub fn is_proc(value: Value) -> bool {
     unsafe { rb_sys::rb_obj_is_proc(value.as_raw()) == rb_sys::Qtrue as rb_sys::VALUE }
 }
+
+/// Looks up an Integer key; nil if absent.
+pub fn hash_get(hash: RHash, key: Value) -> Value {
+    unsafe { Value::from_raw(rb_sys::rb_hash_lookup(hash.as_raw(), key.as_raw())) }
+}
+
+/// The bytes of a String, for the duration of a call that allocates no Ruby objects.
+///
+/// # Safety
+/// The caller must not run Ruby code (or allocate) while the slice is alive.
+pub unsafe fn str_bytes(s: &magnus::RString) -> &[u8] {
+    s.as_slice()
+}

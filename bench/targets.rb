@@ -1,0 +1,20 @@
+# frozen_string_literal: true
+# The targets of issue 2 (item 9), in one place. Each is a minimum for the ratio the
+# driver prints, where > 1 always means em_rust is better: ours/theirs for
+# throughputs, theirs/ours for latencies and memory.
+module BenchTargets
+  # "benchmark/metric" (or "*/metric" for every benchmark) => [minimum ratio, as the issue says it]
+  TARGETS = {
+    "next_tick_chain/ops_per_s" => [3.0, "≥ 3× EM"],
+    "next_tick_burst/ops_per_s" => [2.0, "≥ 2× EM"],
+    "defer_trivial/ops_per_s" => [1.5, "≥ 1.5× EM"],
+    "defer_sleeping/ops_per_s" => [0.95, "≥ 0.95× EM"],
+    "timers_bulk/timers_per_s" => [1.5, "≥ 1.5× EM"],
+    "timer_lateness/p99_us" => [1.0, "≤ EM's"],
+    "*/peak_rss_mb" => [1.0, "≤ EM's"],
+  }.freeze
+
+  def self.for(bench, metric)
+    TARGETS["#{bench}/#{metric}"] || TARGETS["*/#{metric}"]
+  end
+end

@@ -1,0 +1,635 @@
+//! The descriptor table and what happens on readiness: connects complete, accepts,
+//! reads (into one shared buffer, handed out one event at a time), writes, closes
+//! and timeouts. The glue pulls `Event`s with `next_event` and calls Ruby for each;
+//! it never holds this table borrowed across a call into Ruby.
+use super::descriptor::{Descriptor, Kind, Proxy, State};
+use super::net;
+use super::poller::Ready;
+use super::sig_map::SigMap;
+use super::signature::next_signature;
+use mio::unix::SourceFd;
+use mio::{Registry, Token};
+use socket2::{SockAddr, SockRef};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Bytes read per `read` call, and reads per descriptor per turn before others get
+/// a go (fairness); a descriptor cut short is read again next turn.
+pub const READ_CHUNK: usize = 64 * 1024;
+const READS_PER_TURN: usize = 16;
+const ACCEPTS_PER_TURN: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `len` bytes arrived; they are in `Io::data()`.
+    Read { sig: u64, len: usize },
+    Completed { sig: u64 },
+    Accepted { server: u64, sig: u64 },
+    /// Closed; `errno` is the reason (0 for a plain close or EOF).
+    Unbound { sig: u64, errno: i32 },
+    NotifyReadable { sig: u64 },
+    NotifyWritable { sig: u64 },
+    ProxyTargetUnbound { sig: u64 },
+    ProxyCompleted { sig: u64 },
+}
+
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The name did not resolve (EM raises ConnectionError "unable to resolve address").
+    Resolve(io::Error),
+    /// The bind address was bad ("invalid bind address").
+    Bind(io::Error),
+    Other(io::Error),
+}
+
+pub struct Io {
+    registry: Registry,
+    table: SigMap<Descriptor>,
+    events: VecDeque<Event>,
+    /// Readiness still to process this turn.
+    ready: VecDeque<Ready>,
+    /// Reads left for the descriptor at the front of `ready`.
+    budget: usize,
+    /// Descriptors to read again next turn (budget ran out, or resumed).
+    carry: Vec<u64>,
+    /// Descriptors to close once this turn's readiness is handled: (sig, errno).
+    closing: Vec<(u64, i32)>,
+    buf: Vec<u8>,
+    /// Acceptors that hit EMFILE: retried on the heartbeat, not busy-looped.
+    starved_acceptors: Vec<u64>,
+    pub heartbeat: Duration,
+    next_heartbeat: Option<Instant>,
+}
+
+impl Io {
+    pub fn new(registry: Registry) -> Self {
+        Io {
+            registry,
+            table: SigMap::default(),
+            events: VecDeque::new(),
+            ready: VecDeque::new(),
+            budget: READS_PER_TURN,
+            carry: Vec::new(),
+            closing: Vec::new(),
+            buf: vec![0; READ_CHUNK],
+            starved_acceptors: Vec::new(),
+            heartbeat: Duration::from_secs(2),
+            next_heartbeat: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Work that must not wait for the next readiness: the loop then polls without blocking.
+    pub fn has_pending(&self) -> bool {
+        !self.events.is_empty() || !self.carry.is_empty() || !self.closing.is_empty()
+    }
+
+    /// When the loop must wake for timeouts (the heartbeat), if any descriptor has one.
+    pub fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
+        let needed = !self.starved_acceptors.is_empty()
+            || self.table.values().any(|d| d.connecting() || d.inactivity_timeout.is_some());
+        if !needed {
+            self.next_heartbeat = None;
+            return None;
+        }
+        Some(*self.next_heartbeat.get_or_insert(now + self.heartbeat))
+    }
+
+    /// The bytes of the last `Event::Read`.
+    pub fn data(&self, len: usize) -> &[u8] {
+        &self.buf[..len]
+    }
+
+    pub fn get(&self, sig: u64) -> Option<&Descriptor> {
+        self.table.get(&sig)
+    }
+
+    pub fn get_mut(&mut self, sig: u64) -> Option<&mut Descriptor> {
+        self.table.get_mut(&sig)
+    }
+
+    /// Takes the readiness of the last poll (and what was carried over).
+    pub fn take_ready(&mut self, ready: impl Iterator<Item = Ready>) {
+        for sig in self.carry.drain(..) {
+            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false });
+        }
+        self.ready.extend(ready);
+        self.budget = READS_PER_TURN;
+    }
+
+    /// Heartbeat: timeouts close their descriptors with ETIMEDOUT; starved acceptors retry.
+    pub fn check_timeouts(&mut self, now: Instant) {
+        if self.next_heartbeat.is_none_or(|at| now < at) {
+            return;
+        }
+        self.next_heartbeat = Some(now + self.heartbeat);
+        let expired: Vec<u64> = self.table.iter().filter(|(_, d)| d.timed_out(now)).map(|(s, _)| *s).collect();
+        for sig in expired {
+            self.schedule_close(sig, libc::ETIMEDOUT);
+        }
+        for sig in std::mem::take(&mut self.starved_acceptors) {
+            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false });
+        }
+    }
+
+    /// The next thing to tell Ruby, or None when this turn's I/O is done.
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if let Some(ready) = self.ready.front().copied() {
+                if !self.handle(ready) {
+                    self.ready.pop_front();
+                    self.budget = READS_PER_TURN;
+                }
+                continue;
+            }
+            if let Some((sig, errno)) = self.closing.pop() {
+                self.close_now(sig, errno);
+                continue;
+            }
+            return None;
+        }
+    }
+
+    /// Handles one step of a readiness; true while there is more to do for it.
+    fn handle(&mut self, ready: Ready) -> bool {
+        let Some(d) = self.table.get(&ready.sig) else { return false };
+        match (d.kind, &d.state) {
+            (Kind::Acceptor, _) => {
+                self.accept(ready.sig);
+                false
+            }
+            (Kind::Watch, _) => {
+                if ready.readable && d.notify_readable {
+                    self.events.push_back(Event::NotifyReadable { sig: ready.sig });
+                }
+                if ready.writable && d.notify_writable {
+                    self.events.push_back(Event::NotifyWritable { sig: ready.sig });
+                }
+                // Re-arm: EM's watch is level-triggered, and epoll reports a still-ready
+                // fd again after a modify.
+                self.update_interest(ready.sig, true);
+                false
+            }
+            (_, State::Connecting { .. }) => {
+                if ready.writable || ready.closed {
+                    self.finish_connect(ready.sig);
+                }
+                false
+            }
+            _ => {
+                if ready.writable && !self.flush(ready.sig) {
+                    return false;
+                }
+                if (ready.readable || ready.closed) && self.read(ready.sig) {
+                    return true;
+                }
+                false
+            }
+        }
+    }
+
+    fn finish_connect(&mut self, sig: u64) {
+        let Some(d) = self.table.get_mut(&sig) else { return };
+        let errno = net::take_socket_error(&SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }));
+        if errno == 0 {
+            d.state = State::Open;
+            d.last_activity = Instant::now();
+            self.events.push_back(Event::Completed { sig });
+            self.update_interest(sig, false);
+            self.flush(sig);
+            return;
+        }
+        // Try the next resolved address on a fresh socket, under the same signature.
+        let State::Connecting { next, bind } = &mut d.state else { return };
+        let bind = *bind;
+        while !next.is_empty() {
+            let addr = next.remove(0);
+            if let Ok(socket) = net::start_connect(addr, bind) {
+                let rest = std::mem::take(next);
+                self.replace_fd(sig, socket.into_raw_fd(), State::Connecting { next: rest, bind });
+                return;
+            }
+        }
+        self.schedule_close(sig, errno);
+    }
+
+    fn replace_fd(&mut self, sig: u64, fd: RawFd, state: State) {
+        if let Some(d) = self.table.get_mut(&sig) {
+            let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+            if d.owned {
+                unsafe { libc::close(d.fd) };
+            }
+            d.fd = fd;
+            d.state = state;
+            d.interest = None;
+        }
+        self.update_interest(sig, false);
+    }
+
+    fn accept(&mut self, server: u64) {
+        let Some(fd) = self.table.get(&server).map(|d| d.fd) else { return };
+        for _ in 0..ACCEPTS_PER_TURN {
+            let client = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
+            if client < 0 {
+                let err = io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
+                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                        self.starved_acceptors.push(server);
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            let _ = SockRef::from(&unsafe { BorrowedFd::borrow_raw(client) }).set_nodelay(true);
+            let mut d = Descriptor::new(client, Kind::Stream, State::Open, true);
+            d.is_server_side = true;
+            let sig = self.insert(d);
+            self.events.push_back(Event::Accepted { server, sig });
+        }
+        // More may be waiting: come back next turn.
+        self.carry.push(server);
+    }
+
+    /// One read; true if the descriptor may have more to read now.
+    fn read(&mut self, sig: u64) -> bool {
+        let Some(d) = self.table.get(&sig) else { return false };
+        if d.paused || d.state != State::Open {
+            return false;
+        }
+        if self.budget == 0 {
+            self.carry.push(sig);
+            return false;
+        }
+        self.budget -= 1;
+        let fd = d.fd;
+        let datagram = d.kind == Kind::Datagram;
+        let (n, peer) = if datagram {
+            let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let n = unsafe {
+                libc::recvfrom(fd, self.buf.as_mut_ptr().cast(), self.buf.len(), 0, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len)
+            };
+            let peer = (n >= 0).then(|| unsafe { SockAddr::new(storage, len) }.as_socket()).flatten();
+            (n, peer)
+        } else {
+            (unsafe { libc::read(fd, self.buf.as_mut_ptr().cast(), self.buf.len()) }, None)
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock => false,
+                io::ErrorKind::Interrupted => true,
+                _ => {
+                    if !datagram {
+                        self.schedule_close(sig, err.raw_os_error().unwrap_or(libc::EIO));
+                    }
+                    false
+                }
+            };
+        }
+        if n == 0 && !datagram {
+            self.schedule_close(sig, 0);
+            return false;
+        }
+        let n = n as usize;
+        let d = self.table.get_mut(&sig).expect("descriptor checked above");
+        d.last_activity = Instant::now();
+        if peer.is_some() {
+            d.last_peer = peer;
+        }
+        if d.proxy.is_some() {
+            self.relay(sig, n);
+        } else {
+            self.events.push_back(Event::Read { sig, len: n });
+        }
+        true
+    }
+
+    /// Moves `n` bytes just read on `sig` to its proxy target.
+    fn relay(&mut self, sig: u64, n: usize) {
+        let Some(Proxy { target, remaining }) = self.table.get_mut(&sig).and_then(|d| d.proxy.take()) else { return };
+        let take = if remaining == 0 { n } else { n.min(remaining as usize) };
+        let data = self.buf[..take].to_vec();
+        self.send(target, &data);
+        let d = self.table.get_mut(&sig).expect("proxy source");
+        d.proxied_bytes += take as u64;
+        if remaining != 0 && take as u64 >= remaining {
+            self.events.push_back(Event::ProxyCompleted { sig });
+            if take < n {
+                // What came past the limit is delivered as ordinary data.
+                self.buf.copy_within(take..n, 0);
+                self.events.push_back(Event::Read { sig, len: n - take });
+            }
+            if let Some(t) = self.table.get_mut(&target) {
+                t.proxied_from.retain(|s| *s != sig);
+            }
+        } else {
+            d.proxy = Some(Proxy { target, remaining: if remaining == 0 { 0 } else { remaining - take as u64 } });
+        }
+    }
+
+    /// Writes what it can; false if the descriptor is gone.
+    fn flush(&mut self, sig: u64) -> bool {
+        let Some(d) = self.table.get_mut(&sig) else { return false };
+        match d.outbound.flush(d.fd) {
+            Ok(true) => {
+                if d.state == State::ClosingAfterWriting {
+                    self.schedule_close(sig, 0);
+                    return false;
+                }
+                self.update_interest(sig, false);
+                true
+            }
+            Ok(false) => {
+                self.update_interest(sig, false);
+                true
+            }
+            Err(e) => {
+                d.outbound.clear();
+                self.schedule_close(sig, e.raw_os_error().unwrap_or(libc::EIO));
+                false
+            }
+        }
+    }
+
+    /// Registers, re-registers or deregisters to match what the descriptor needs.
+    fn update_interest(&mut self, sig: u64, force: bool) {
+        let Some(d) = self.table.get_mut(&sig) else { return };
+        let wanted = d.wanted_interest();
+        if wanted == d.interest && !force {
+            return;
+        }
+        let token = Token(sig as usize);
+        let result = match (d.interest, wanted) {
+            (None, Some(w)) => self.registry.register(&mut SourceFd(&d.fd), token, w),
+            (Some(_), Some(w)) => self.registry.reregister(&mut SourceFd(&d.fd), token, w),
+            (Some(_), None) => self.registry.deregister(&mut SourceFd(&d.fd)),
+            (None, None) => Ok(()),
+        };
+        if result.is_ok() {
+            d.interest = wanted;
+        }
+    }
+
+    fn insert(&mut self, d: Descriptor) -> u64 {
+        let sig = next_signature();
+        self.table.insert(sig, d);
+        self.update_interest(sig, false);
+        sig
+    }
+
+    // ---- commands from Ruby -------------------------------------------------------
+
+    pub fn connect(&mut self, host: &str, port: u16, bind: Option<(&str, u16)>) -> Result<u64, ConnectError> {
+        let bind = match bind {
+            Some((h, p)) => Some(*net::resolve(h, p).map_err(ConnectError::Bind)?.first().expect("resolve returns one")),
+            None => None,
+        };
+        let mut addrs = net::resolve(host, port).map_err(ConnectError::Resolve)?;
+        let mut last_err = None;
+        while !addrs.is_empty() {
+            let addr = addrs.remove(0);
+            match net::start_connect(addr, bind) {
+                Ok(socket) => {
+                    let state = State::Connecting { next: addrs, bind };
+                    return Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Stream, state, true)));
+                }
+                Err(e) if bind.is_some() && e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => return Err(ConnectError::Bind(e)),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(ConnectError::Other(last_err.unwrap_or_else(|| io::Error::other("connect failed"))))
+    }
+
+    pub fn connect_unix(&mut self, path: &Path) -> io::Result<u64> {
+        let socket = net::start_connect_unix(path)?;
+        let state = State::Connecting { next: Vec::new(), bind: None };
+        Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Stream, state, true)))
+    }
+
+    pub fn listen(&mut self, host: &str, port: u16) -> io::Result<u64> {
+        let addr = *net::resolve(host, port)?.first().expect("resolve returns one");
+        let socket = net::listen_tcp(addr)?;
+        Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Acceptor, State::Open, true)))
+    }
+
+    pub fn listen_unix(&mut self, path: &Path) -> io::Result<u64> {
+        let socket = net::listen_unix(path)?;
+        Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Acceptor, State::Open, true)))
+    }
+
+    pub fn open_udp(&mut self, host: &str, port: u16) -> io::Result<u64> {
+        let addr = *net::resolve(host, port)?.first().expect("resolve returns one");
+        let socket = net::udp_socket(addr)?;
+        Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Datagram, State::Open, true)))
+    }
+
+    /// Adopts an fd the caller keeps owning: a stream (reads and writes), a watched
+    /// fd (notifications only) or a listening socket.
+    pub fn attach(&mut self, fd: RawFd, kind: Kind) -> io::Result<u64> {
+        if unsafe { libc::fcntl(fd, libc::F_GETFL) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if kind != Kind::Watch {
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+        }
+        Ok(self.insert(Descriptor::new(fd, kind, State::Open, false)))
+    }
+
+    /// Forgets a descriptor without closing its fd, and returns the fd.
+    pub fn detach(&mut self, sig: u64) -> Option<RawFd> {
+        let mut d = self.table.remove(&sig)?;
+        if d.interest.is_some() {
+            let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+        }
+        d.owned = false;
+        Some(d.fd)
+    }
+
+    /// Queues bytes and writes what the socket takes now. Returns the bytes accepted
+    /// (0 for an unknown or closing descriptor: nothing is written after close).
+    pub fn send(&mut self, sig: u64, data: &[u8]) -> usize {
+        let Some(d) = self.table.get_mut(&sig) else { return 0 };
+        if d.kind != Kind::Stream || d.state == State::ClosingAfterWriting || self.closing.iter().any(|(s, _)| *s == sig) {
+            return 0;
+        }
+        d.outbound.push(data);
+        if d.state == State::Open && d.outbound.len() == data.len() {
+            self.flush(sig);
+        } else {
+            self.update_interest(sig, false);
+        }
+        data.len()
+    }
+
+    pub fn send_datagram(&mut self, sig: u64, data: &[u8], host: &str, port: u16) -> io::Result<usize> {
+        let Some(d) = self.table.get(&sig) else { return Ok(0) };
+        let addr = *net::resolve(host, port)?.first().expect("resolve returns one");
+        let n = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).send_to(data, &addr.into())?;
+        Ok(n)
+    }
+
+    /// Closes now (unbind this turn) or after the outbound buffer drains.
+    pub fn close(&mut self, sig: u64, after_writing: bool) {
+        let Some(d) = self.table.get_mut(&sig) else { return };
+        if after_writing && d.kind == Kind::Stream && !d.outbound.is_empty() && d.state == State::Open {
+            d.state = State::ClosingAfterWriting;
+            self.update_interest(sig, false);
+        } else {
+            self.schedule_close(sig, 0);
+        }
+    }
+
+    fn schedule_close(&mut self, sig: u64, errno: i32) {
+        if !self.closing.iter().any(|(s, _)| *s == sig) {
+            self.closing.push((sig, errno));
+        }
+    }
+
+    fn close_now(&mut self, sig: u64, errno: i32) {
+        let Some(d) = self.table.remove(&sig) else { return };
+        if d.interest.is_some() {
+            let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+        }
+        for source in &d.proxied_from {
+            if let Some(s) = self.table.get_mut(source) {
+                s.proxy = None;
+                self.events.push_back(Event::ProxyTargetUnbound { sig: *source });
+            }
+        }
+        if let Some(Proxy { target, .. }) = &d.proxy {
+            if let Some(t) = self.table.get_mut(target) {
+                t.proxied_from.retain(|s| *s != sig);
+            }
+        }
+        drop(d);
+        self.events.push_back(Event::Unbound { sig, errno });
+    }
+
+    /// Closes everything (the reactor is shutting down): one Unbound each.
+    pub fn close_all(&mut self) {
+        let sigs: Vec<u64> = self.table.keys().copied().collect();
+        self.ready.clear();
+        self.carry.clear();
+        for sig in sigs {
+            self.close_now(sig, 0);
+        }
+    }
+
+    pub fn set_paused(&mut self, sig: u64, paused: bool) -> bool {
+        let Some(d) = self.table.get_mut(&sig) else { return false };
+        let changed = d.paused != paused;
+        d.paused = paused;
+        if changed && !paused {
+            // Data may have arrived while paused; the edge is gone, so look again.
+            self.carry.push(sig);
+        }
+        self.update_interest(sig, false);
+        changed
+    }
+
+    pub fn set_notify(&mut self, sig: u64, readable: Option<bool>, writable: Option<bool>) {
+        let Some(d) = self.table.get_mut(&sig) else { return };
+        if let Some(r) = readable {
+            d.notify_readable = r;
+        }
+        if let Some(w) = writable {
+            d.notify_writable = w;
+        }
+        self.update_interest(sig, true);
+    }
+
+    pub fn start_proxy(&mut self, from: u64, to: u64, length: u64) -> bool {
+        if !self.table.contains_key(&to) {
+            return false;
+        }
+        let Some(d) = self.table.get_mut(&from) else { return false };
+        d.proxy = Some(Proxy { target: to, remaining: length });
+        self.table.get_mut(&to).expect("checked").proxied_from.push(from);
+        true
+    }
+
+    pub fn stop_proxy(&mut self, from: u64) {
+        let Some(d) = self.table.get_mut(&from) else { return };
+        if let Some(Proxy { target, .. }) = d.proxy.take() {
+            if let Some(t) = self.table.get_mut(&target) {
+                t.proxied_from.retain(|s| *s != from);
+            }
+        }
+    }
+
+    pub fn peername(&self, sig: u64) -> Option<Vec<u8>> {
+        let d = self.table.get(&sig)?;
+        if let Some(peer) = d.last_peer {
+            return Some(net::sockaddr_bytes(&peer.into()));
+        }
+        let addr = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).peer_addr().ok()?;
+        Some(net::sockaddr_bytes(&addr))
+    }
+
+    pub fn sockname(&self, sig: u64) -> Option<Vec<u8>> {
+        let d = self.table.get(&sig)?;
+        let addr = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).local_addr().ok()?;
+        Some(net::sockaddr_bytes(&addr))
+    }
+
+    pub fn fd(&self, sig: u64) -> Option<RawFd> {
+        self.table.get(&sig).map(|d| d.fd)
+    }
+
+    /// getsockopt as an int (what EM's get_sock_opt callers read).
+    pub fn get_sock_opt(&self, sig: u64, level: i32, opt: i32) -> io::Result<Vec<u8>> {
+        let fd = self.fd(sig).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        let mut buf = [0u8; 256];
+        let mut len = buf.len() as libc::socklen_t;
+        if unsafe { libc::getsockopt(fd, level, opt, buf.as_mut_ptr().cast(), &mut len) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(buf[..len as usize].to_vec())
+    }
+
+    pub fn set_sock_opt(&self, sig: u64, level: i32, opt: i32, value: &[u8]) -> io::Result<()> {
+        let fd = self.fd(sig).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        if unsafe { libc::setsockopt(fd, level, opt, value.as_ptr().cast(), value.len() as libc::socklen_t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// TCP keepalive: idle/interval in seconds, probe count (0 = leave the default).
+    pub fn set_keepalive(&self, sig: u64, on: bool, idle: u32, interval: u32, count: u32) -> io::Result<()> {
+        let fd = self.fd(sig).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = SockRef::from(&borrowed);
+        socket.set_keepalive(on)?;
+        if on {
+            let mut params = socket2::TcpKeepalive::new();
+            if idle > 0 {
+                params = params.with_time(Duration::from_secs(idle.into()));
+            }
+            if interval > 0 {
+                params = params.with_interval(Duration::from_secs(interval.into()));
+            }
+            if count > 0 {
+                params = params.with_retries(count);
+            }
+            socket.set_tcp_keepalive(&params)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! A connection's unsent bytes. `send_data` writes at once when the buffer is empty
+//! and keeps only what the socket did not take; the rest drains on writability,
+//! several chunks per system call (writev).
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::RawFd;
+
+/// Small writes are appended to the last chunk, so thousands of tiny `send_data`
+/// calls do not cost thousands of iovecs.
+const COALESCE: usize = 16 * 1024;
+const MAX_IOVECS: usize = 64;
+
+#[derive(Default)]
+pub struct Outbound {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    offset: usize,
+    len: usize,
+}
+
+impl Outbound {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        match self.chunks.back_mut() {
+            Some(last) if last.len() + data.len() <= COALESCE => last.extend_from_slice(data),
+            _ => self.chunks.push_back(data.to_vec()),
+        }
+        self.len += data.len();
+    }
+
+    /// Writes as much as `fd` takes. Ok(true) when the buffer is empty.
+    pub fn flush(&mut self, fd: RawFd) -> io::Result<bool> {
+        while !self.is_empty() {
+            let n = match self.write_some(fd) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.consume(n);
+        }
+        Ok(true)
+    }
+
+    fn write_some(&self, fd: RawFd) -> io::Result<usize> {
+        let mut iov: [libc::iovec; MAX_IOVECS] = unsafe { std::mem::zeroed() };
+        let mut count = 0;
+        for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+            let bytes = if i == 0 { &chunk[self.offset..] } else { &chunk[..] };
+            iov[i] = libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() };
+            count += 1;
+        }
+        let n = unsafe { libc::writev(fd, iov.as_ptr(), count as libc::c_int) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let front = self.chunks.front().map_or(0, |c| c.len() - self.offset);
+            if n >= front {
+                n -= front;
+                self.chunks.pop_front();
+                self.offset = 0;
+            } else {
+                self.offset += n;
+                n = 0;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.offset = 0;
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn drains_in_order_through_a_slow_reader() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut out = Outbound::default();
+        let mut expected = Vec::new();
+        for i in 0..20_000u32 {
+            let piece = format!("{i},").into_bytes();
+            expected.extend_from_slice(&piece);
+            out.push(&piece);
+        }
+        let big = vec![7u8; 3 << 20];
+        expected.extend_from_slice(&big);
+        out.push(&big);
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while !out.flush(a.as_raw_fd()).unwrap() || got.len() < expected.len() {
+            let n = b.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(out.is_empty());
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected);
+    }
+}

@@ -1,0 +1,283 @@
+//! EventMachine's connection binding functions (EM's C names, by signature) as
+//! methods of the Machine. Argument conversion and error mapping only; the work is
+//! in `reactor::io`.
+use super::errors;
+use super::machine::Machine;
+use crate::reactor::descriptor::Kind;
+use crate::reactor::io::ConnectError;
+use magnus::{method, prelude::*, Error, RClass, RModule, RString, Ruby, Value};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn em_error(ruby: &Ruby, class: &str, message: String) -> Error {
+    let em: RModule = ruby.class_object().const_get("EventMachine").expect("EventMachine is defined");
+    match em.const_get::<_, RClass>(class) {
+        Ok(class) => Error::new(magnus::ExceptionClass::from_value(class.as_value()).expect("an exception class"), message),
+        Err(_) => errors::runtime_error(ruby, message),
+    }
+}
+
+fn connect_error(ruby: &Ruby, host: &str, err: ConnectError) -> Error {
+    match err {
+        ConnectError::Resolve(e) => em_error(ruby, "ConnectionError", format!("unable to resolve address: {e}")),
+        ConnectError::Bind(e) => em_error(ruby, "ConnectionError", format!("invalid bind address: {e}")),
+        ConnectError::Other(e) => em_error(ruby, "ConnectionError", format!("unable to connect to {host}: {e}")),
+    }
+}
+
+fn seconds(duration: Option<Duration>) -> f64 {
+    duration.map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Machine {
+    fn connect_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().connect(&host, port, None).map_err(|e| connect_error(ruby, &host, e))
+    }
+
+    fn bind_connect_server(ruby: &Ruby, rb_self: &Self, bind_host: String, bind_port: u16, host: String, port: u16) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().connect(&host, port, Some((&bind_host, bind_port))).map_err(|e| connect_error(ruby, &host, e))
+    }
+
+    fn connect_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
+        rb_self
+            .io
+            .borrow_mut()
+            .connect_unix(Path::new(&path))
+            .map_err(|e| em_error(ruby, "ConnectionError", format!("unable to connect to {path}: {e}")))
+    }
+
+    fn start_tcp_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().listen(&host, port).map_err(|e| acceptor_error(ruby, e))
+    }
+
+    fn start_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().listen_unix(Path::new(&path)).map_err(|e| acceptor_error(ruby, e))
+    }
+
+    fn open_udp_socket(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
+        rb_self
+            .io
+            .borrow_mut()
+            .open_udp(&host, port)
+            .map_err(|e| em_error(ruby, "ConnectionError", format!("no datagram socket: {e}")))
+    }
+
+    /// `attach_fd(fd, watch_mode)`; `attach_sd(fd)` for a listening socket.
+    fn attach_fd(ruby: &Ruby, rb_self: &Self, fd: i32, watch_mode: bool) -> Result<u64, Error> {
+        let kind = if watch_mode { Kind::Watch } else { Kind::Stream };
+        rb_self.io.borrow_mut().attach(fd, kind).map_err(|e| errors::io_error(ruby, e))
+    }
+
+    fn attach_sd(ruby: &Ruby, rb_self: &Self, fd: i32) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().attach(fd, Kind::Acceptor).map_err(|e| errors::io_error(ruby, e))
+    }
+
+    fn detach_fd(&self, sig: u64) -> Option<i32> {
+        self.io.borrow_mut().detach(sig)
+    }
+
+    fn send_data(&self, sig: u64, data: RString) -> usize {
+        // No Ruby code runs while the bytes are borrowed.
+        let bytes = unsafe { super::raw::str_bytes(&data) };
+        self.io.borrow_mut().send(sig, bytes)
+    }
+
+    fn send_datagram(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString, host: String, port: u16) -> Result<usize, Error> {
+        let bytes = unsafe { super::raw::str_bytes(&data) }.to_vec();
+        rb_self.io.borrow_mut().send_datagram(sig, &bytes, &host, port).map_err(|e| errors::io_error(ruby, e))
+    }
+
+    fn close_connection(&self, sig: u64, after_writing: bool) {
+        self.io.borrow_mut().close(sig, after_writing);
+    }
+
+    fn pause_connection(&self, sig: u64) -> bool {
+        self.io.borrow_mut().set_paused(sig, true)
+    }
+
+    fn resume_connection(&self, sig: u64) -> bool {
+        let changed = self.io.borrow_mut().set_paused(sig, false);
+        self.wakeup_nudge();
+        changed
+    }
+
+    fn connection_paused(&self, sig: u64) -> bool {
+        self.io.borrow().get(sig).is_some_and(|d| d.paused)
+    }
+
+    fn outbound_data_size(&self, sig: u64) -> usize {
+        self.io.borrow().get(sig).map_or(0, |d| d.outbound.len())
+    }
+
+    fn peername(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
+        rb_self.io.borrow().peername(sig).map(|b| ruby.str_from_slice(&b))
+    }
+
+    fn sockname(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
+        rb_self.io.borrow().sockname(sig).map(|b| ruby.str_from_slice(&b))
+    }
+
+    fn comm_inactivity_timeout(&self, sig: u64) -> f64 {
+        seconds(self.io.borrow().get(sig).and_then(|d| d.inactivity_timeout))
+    }
+
+    fn set_comm_inactivity_timeout(&self, sig: u64, secs: f64) -> bool {
+        let mut io = self.io.borrow_mut();
+        let Some(d) = io.get_mut(sig) else { return false };
+        d.inactivity_timeout = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+        d.last_activity = Instant::now();
+        true
+    }
+
+    fn pending_connect_timeout(&self, sig: u64) -> f64 {
+        seconds(self.io.borrow().get(sig).map(|d| d.connect_timeout))
+    }
+
+    fn set_pending_connect_timeout(&self, sig: u64, secs: f64) -> bool {
+        let mut io = self.io.borrow_mut();
+        let Some(d) = io.get_mut(sig) else { return false };
+        if secs > 0.0 {
+            d.connect_timeout = Duration::from_secs_f64(secs);
+        }
+        true
+    }
+
+    fn idle_time(&self, sig: u64) -> Option<f64> {
+        self.io.borrow().get(sig).map(|d| d.last_activity.elapsed().as_secs_f64())
+    }
+
+    fn get_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32) -> Result<RString, Error> {
+        let bytes = rb_self.io.borrow().get_sock_opt(sig, level, opt).map_err(|e| sys_error(ruby, e))?;
+        Ok(ruby.str_from_slice(&bytes))
+    }
+
+    fn set_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32, value: Value) -> Result<bool, Error> {
+        let bytes = match magnus::Integer::from_value(value) {
+            Some(i) => i.to_i32()?.to_ne_bytes().to_vec(),
+            None if value.is_kind_of(ruby.class_true_class()) => 1i32.to_ne_bytes().to_vec(),
+            None if value.is_kind_of(ruby.class_false_class()) => 0i32.to_ne_bytes().to_vec(),
+            None => unsafe { super::raw::str_bytes(&RString::try_convert(value)?) }.to_vec(),
+        };
+        rb_self.io.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| sys_error(ruby, e))?;
+        Ok(true)
+    }
+
+    fn enable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64, idle: u32, interval: u32, count: u32) -> Result<bool, Error> {
+        rb_self.io.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| sys_error(ruby, e))?;
+        Ok(true)
+    }
+
+    fn disable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<bool, Error> {
+        rb_self.io.borrow().set_keepalive(sig, false, 0, 0, 0).map_err(|e| sys_error(ruby, e))?;
+        Ok(true)
+    }
+
+    fn set_notify_readable(&self, sig: u64, on: bool) {
+        self.io.borrow_mut().set_notify(sig, Some(on), None);
+    }
+
+    fn set_notify_writable(&self, sig: u64, on: bool) {
+        self.io.borrow_mut().set_notify(sig, None, Some(on));
+    }
+
+    fn is_notify_readable(&self, sig: u64) -> bool {
+        self.io.borrow().get(sig).is_some_and(|d| d.notify_readable)
+    }
+
+    fn is_notify_writable(&self, sig: u64) -> bool {
+        self.io.borrow().get(sig).is_some_and(|d| d.notify_writable)
+    }
+
+    fn start_proxy(&self, from: u64, to: u64, _bufsize: u64, length: u64) -> bool {
+        self.io.borrow_mut().start_proxy(from, to, length)
+    }
+
+    fn stop_proxy(&self, from: u64) {
+        self.io.borrow_mut().stop_proxy(from);
+    }
+
+    fn proxied_bytes(&self, sig: u64) -> u64 {
+        self.io.borrow().get(sig).map_or(0, |d| d.proxied_bytes)
+    }
+
+    fn file_descriptor(&self, sig: u64) -> Option<i32> {
+        self.io.borrow().fd(sig)
+    }
+
+    fn connection_count(&self) -> usize {
+        self.io.borrow().len()
+    }
+
+    fn known(&self, sig: u64) -> bool {
+        self.io.borrow().get(sig).is_some()
+    }
+
+    fn wakeup_nudge(&self) {
+        self.signal_loopbreak_native();
+    }
+}
+
+fn acceptor_error(ruby: &Ruby, err: io::Error) -> Error {
+    errors::runtime_error(ruby, format!("no acceptor (port is in use or requires root privileges): {err}"))
+}
+
+/// A system call's failure as Ruby's Errno exception.
+fn sys_error(ruby: &Ruby, err: io::Error) -> Error {
+    let errno = err.raw_os_error().unwrap_or(libc::EIO);
+    let errno_module: RModule = ruby.class_object().const_get("Errno").expect("Errno exists");
+    let class = ruby
+        .class_object()
+        .const_get::<_, RModule>("EventMachine")
+        .ok()
+        .and_then(|em| em.const_get::<_, magnus::RHash>("ERRNOS").ok())
+        .and_then(|map| map.get(errno))
+        .and_then(|c: Value| magnus::ExceptionClass::from_value(c));
+    let _ = errno_module;
+    match class {
+        Some(class) => Error::new(class, err.to_string()),
+        None => errors::io_error(ruby, err),
+    }
+}
+
+pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
+    let _ = ruby;
+    class.define_method("connect_server", method!(Machine::connect_server, 2))?;
+    class.define_method("bind_connect_server", method!(Machine::bind_connect_server, 4))?;
+    class.define_method("connect_unix_server", method!(Machine::connect_unix_server, 1))?;
+    class.define_method("start_tcp_server", method!(Machine::start_tcp_server, 2))?;
+    class.define_method("start_unix_server", method!(Machine::start_unix_server, 1))?;
+    class.define_method("open_udp_socket", method!(Machine::open_udp_socket, 2))?;
+    class.define_method("attach_fd", method!(Machine::attach_fd, 2))?;
+    class.define_method("attach_sd", method!(Machine::attach_sd, 1))?;
+    class.define_method("detach_fd", method!(Machine::detach_fd, 1))?;
+    class.define_method("send_data", method!(Machine::send_data, 2))?;
+    class.define_method("send_datagram", method!(Machine::send_datagram, 4))?;
+    class.define_method("close_connection", method!(Machine::close_connection, 2))?;
+    class.define_method("pause_connection", method!(Machine::pause_connection, 1))?;
+    class.define_method("resume_connection", method!(Machine::resume_connection, 1))?;
+    class.define_method("connection_paused?", method!(Machine::connection_paused, 1))?;
+    class.define_method("outbound_data_size", method!(Machine::outbound_data_size, 1))?;
+    class.define_method("peername", method!(Machine::peername, 1))?;
+    class.define_method("sockname", method!(Machine::sockname, 1))?;
+    class.define_method("comm_inactivity_timeout", method!(Machine::comm_inactivity_timeout, 1))?;
+    class.define_method("set_comm_inactivity_timeout", method!(Machine::set_comm_inactivity_timeout, 2))?;
+    class.define_method("pending_connect_timeout", method!(Machine::pending_connect_timeout, 1))?;
+    class.define_method("set_pending_connect_timeout", method!(Machine::set_pending_connect_timeout, 2))?;
+    class.define_method("idle_time", method!(Machine::idle_time, 1))?;
+    class.define_method("get_sock_opt", method!(Machine::get_sock_opt, 3))?;
+    class.define_method("set_sock_opt", method!(Machine::set_sock_opt, 4))?;
+    class.define_method("enable_keepalive", method!(Machine::enable_keepalive, 4))?;
+    class.define_method("disable_keepalive", method!(Machine::disable_keepalive, 1))?;
+    class.define_method("set_notify_readable", method!(Machine::set_notify_readable, 2))?;
+    class.define_method("set_notify_writable", method!(Machine::set_notify_writable, 2))?;
+    class.define_method("notify_readable?", method!(Machine::is_notify_readable, 1))?;
+    class.define_method("notify_writable?", method!(Machine::is_notify_writable, 1))?;
+    class.define_method("start_proxy", method!(Machine::start_proxy, 4))?;
+    class.define_method("stop_proxy", method!(Machine::stop_proxy, 1))?;
+    class.define_method("proxied_bytes", method!(Machine::proxied_bytes, 1))?;
+    class.define_method("file_descriptor", method!(Machine::file_descriptor, 1))?;
+    class.define_method("connection_count", method!(Machine::connection_count, 0))?;
+    class.define_method("known?", method!(Machine::known, 1))?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Delivers the descriptor table's events to Ruby: data and completion straight to
+//! the Connection object in `@conns`; accept and unbind through the Ruby layer
+//! (`EM.event_accepted` / `EM.event_unbound`), which builds and retires Connections.
+use super::machine::Machine;
+use super::raw;
+use crate::reactor::io::Event;
+use magnus::{prelude::*, value::LazyId, Error, Ruby, Value};
+
+static RECEIVE_DATA: LazyId = LazyId::new("receive_data");
+static CONNECTION_COMPLETED: LazyId = LazyId::new("connection_completed");
+static NOTIFY_READABLE: LazyId = LazyId::new("notify_readable");
+static NOTIFY_WRITABLE: LazyId = LazyId::new("notify_writable");
+static PROXY_TARGET_UNBOUND: LazyId = LazyId::new("proxy_target_unbound");
+static PROXY_COMPLETED: LazyId = LazyId::new("proxy_completed");
+static EVENT_ACCEPTED: LazyId = LazyId::new("event_accepted");
+static EVENT_UNBOUND: LazyId = LazyId::new("event_unbound");
+
+impl Machine {
+    /// Hands every pending I/O event of this turn to Ruby, one at a time; the table
+    /// is never borrowed while Ruby runs.
+    pub(super) fn dispatch_io(&self, ruby: &Ruby) -> Result<(), Error> {
+        loop {
+            let event = self.io.borrow_mut().next_event();
+            let Some(event) = event else { return Ok(()) };
+            let result = self.deliver(ruby, event);
+            self.handled(ruby, result)?;
+        }
+    }
+
+    fn deliver(&self, ruby: &Ruby, event: Event) -> Result<(), Error> {
+        let em = ruby.get_inner(self.em);
+        match event {
+            Event::Read { sig, len } => {
+                let Some(conn) = self.connection(ruby, sig) else { return Ok(()) };
+                let data = ruby.str_from_slice(self.io.borrow().data(len));
+                conn.funcall::<_, _, Value>(*RECEIVE_DATA, (data,)).map(drop)
+            }
+            Event::Completed { sig } => self.notify(ruby, sig, &CONNECTION_COMPLETED),
+            Event::NotifyReadable { sig } => self.notify(ruby, sig, &NOTIFY_READABLE),
+            Event::NotifyWritable { sig } => self.notify(ruby, sig, &NOTIFY_WRITABLE),
+            Event::ProxyTargetUnbound { sig } => self.notify(ruby, sig, &PROXY_TARGET_UNBOUND),
+            Event::ProxyCompleted { sig } => self.notify(ruby, sig, &PROXY_COMPLETED),
+            Event::Accepted { server, sig } => em.funcall::<_, _, Value>(*EVENT_ACCEPTED, (server, sig)).map(drop),
+            Event::Unbound { sig, errno } => em.funcall::<_, _, Value>(*EVENT_UNBOUND, (sig, errno)).map(drop),
+        }
+    }
+
+    fn notify(&self, ruby: &Ruby, sig: u64, method: &LazyId) -> Result<(), Error> {
+        match self.connection(ruby, sig) {
+            Some(conn) => conn.funcall::<_, _, Value>(**method, ()).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn connection(&self, ruby: &Ruby, sig: u64) -> Option<Value> {
+        let conns = ruby.get_inner(self.conns);
+        let conn = raw::hash_get(conns, ruby.integer_from_u64(sig).as_value());
+        (!conn.is_nil()).then_some(conn)
+    }
+}

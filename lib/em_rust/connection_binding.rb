@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+# EventMachine's signature-level connection functions (the names EM's C extension
+# exports, which gems such as thin call directly), delegating to the Machine.
+module EventMachine
+  class << self
+    def send_data(sig, data, _size = nil)
+      machine!("evma_send_data_to_connection").send_data(sig, data.to_s)
+    end
+
+    def send_datagram(sig, data, _size, host, port)
+      machine!("evma_send_datagram").send_datagram(sig, data.to_s, host.to_s, Integer(port))
+    end
+
+    def close_connection(sig, after_writing)
+      machine!("evma_close_connection").close_connection(sig, after_writing ? true : false)
+    end
+
+    # Forgets the descriptor without closing it; returns the fd (no unbind).
+    def detach_fd(sig)
+      fd = machine!("evma_detach_fd").detach_fd(sig)
+      @conns.delete(sig)
+      fd
+    end
+
+    def get_peername(sig) = machine!("evma_get_peername").peername(sig)
+    def get_sockname(sig) = machine!("evma_get_sockname").sockname(sig)
+    def get_idle_time(sig) = machine!("evma_get_idle_time").idle_time(sig)
+    def get_outbound_data_size(sig) = machine!("evma_get_outbound_data_size").outbound_data_size(sig)
+    def get_file_descriptor(sig) = machine!("evma_get_file_descriptor").file_descriptor(sig)
+    def pause_connection(sig) = machine!("evma_pause").pause_connection(sig)
+    def resume_connection(sig) = machine!("evma_resume").resume_connection(sig)
+    def connection_paused?(sig) = machine!("evma_is_paused").connection_paused?(sig)
+    def get_comm_inactivity_timeout(sig) = machine!("evma_get_comm_inactivity_timeout").comm_inactivity_timeout(sig)
+    def get_pending_connect_timeout(sig) = machine!("evma_get_pending_connect_timeout").pending_connect_timeout(sig)
+
+    def set_comm_inactivity_timeout(sig, seconds)
+      machine!("evma_set_comm_inactivity_timeout").set_comm_inactivity_timeout(sig, seconds.to_f)
+    end
+
+    def set_pending_connect_timeout(sig, seconds)
+      machine!("evma_set_pending_connect_timeout").set_pending_connect_timeout(sig, seconds.to_f)
+    end
+
+    def get_sock_opt(sig, level, option) = machine!("evma_get_sock_opt").get_sock_opt(sig, level, option)
+    def set_sock_opt(sig, level, option, value) = machine!("evma_set_sock_opt").set_sock_opt(sig, level, option, value)
+
+    def enable_keepalive(sig, idle = 0, interval = 0, count = 0)
+      machine!("evma_enable_keepalive").enable_keepalive(sig, idle.to_i, interval.to_i, count.to_i)
+    end
+
+    def disable_keepalive(sig) = machine!("evma_disable_keepalive").disable_keepalive(sig)
+
+    def set_notify_readable(sig, mode)
+      watch_only!(sig, "notify_readable")
+      machine!("evma_set_notify_readable").set_notify_readable(sig, mode ? true : false)
+    end
+
+    def set_notify_writable(sig, mode)
+      watch_only!(sig, "notify_writable")
+      machine!("evma_set_notify_writable").set_notify_writable(sig, mode ? true : false)
+    end
+
+    def is_notify_readable(sig) = machine!("evma_is_notify_readable").notify_readable?(sig)
+    def is_notify_writable(sig) = machine!("evma_is_notify_writable").notify_writable?(sig)
+
+    def is_watch_only(sig)
+      conn = @conns[sig]
+      conn ? conn.instance_variable_get(:@watch_mode) == true : false
+    end
+
+    # Errno of the connection's failure, 0 if none (EM's error? probe).
+    def report_connection_error_status(sig)
+      machine!("evma_report_connection_error_status").known?(sig) ? 0 : -1
+    end
+
+    def start_proxy(from, to, bufsize = 0, length = 0)
+      machine!("evma_start_proxy").start_proxy(from, to, bufsize.to_i, length.to_i)
+    end
+
+    def stop_proxy(from) = machine!("evma_stop_proxy").stop_proxy(from)
+    def get_proxied_bytes(from) = machine!("evma_get_proxied_bytes").proxied_bytes(from)
+
+    def enable_proxy(from, to, bufsize = 0, length = 0)
+      start_proxy(from.signature, to.signature, bufsize, length)
+    end
+
+    def disable_proxy(from)
+      stop_proxy(from.signature)
+    end
+
+    # Sends a whole file now (EM's limit: 32 KiB; larger files: stream_file_data).
+    def send_file_data(sig, filename)
+      raise FileNotFoundException, "file not found: #{filename}" unless File.file?(filename)
+      data = File.binread(filename)
+      raise RuntimeError, "file too large to send_file_data: #{filename} (#{data.bytesize} bytes > 32768)" if data.bytesize > 32 * 1024
+      send_data(sig, data)
+    end
+    alias send_file_data_to_connection send_file_data
+
+    private
+
+    def watch_only!(sig, what)
+      return if is_watch_only(sig)
+      raise RuntimeError, "#{what} is only for EM.watch connections"
+    end
+  end
+end

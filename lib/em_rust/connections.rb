@@ -1,0 +1,199 @@
+# frozen_string_literal: true
+# Servers, clients, attach/watch: EventMachine's module API over the Machine's
+# connection functions. The Ruby objects live here (`@conns`, `@acceptors`); the
+# Machine knows only signatures.
+module EventMachine
+  @conns = {}     # signature => Connection (the Machine holds this Hash)
+  @acceptors = {} # server signature => [handler class, args, block(, io)] (thin reads it)
+
+  class << self
+    # Listens on host:port (TCP, IPv4 or IPv6), or on a Unix socket path when port
+    # is nil or not a number. Returns the server's signature.
+    def start_server(server, port = nil, handler = nil, *args, &block)
+      if port && !integer_port?(port)
+        args.unshift(handler) if handler
+        handler = port
+        port = nil
+      end
+      klass = klass_from_handler(Connection, handler, *args)
+      sig = port ? machine!("evma_create_tcp_server").start_tcp_server(server.to_s, Integer(port)) : start_unix_server(server)
+      @acceptors[sig] = [klass, args, block]
+      sig
+    end
+
+    def start_unix_domain_server(filename, *args, &block)
+      start_server(filename, nil, *args, &block)
+    end
+
+    def start_unix_server(path)
+      machine!("evma_create_unix_domain_server").start_unix_server(path.to_s)
+    end
+
+    def start_tcp_server(host, port)
+      machine!("evma_create_tcp_server").start_tcp_server(host.to_s, Integer(port))
+    end
+
+    # Stops accepting; established connections stay open.
+    def stop_server(signature)
+      machine!("evma_stop_tcp_server").close_connection(signature, false)
+    end
+    alias stop_tcp_server stop_server
+
+    # Serves connections accepted on an existing listening socket (IO or fd).
+    def attach_server(sock, handler = nil, *args, &block)
+      klass = klass_from_handler(Connection, handler, *args)
+      fd = sock.respond_to?(:fileno) ? sock.fileno : sock
+      sig = machine!("evma_attach_sd").attach_sd(fd)
+      @acceptors[sig] = [klass, args, block, sock]
+      sig
+    end
+
+    # Starts a connection to host:port and returns its Connection at once, before
+    # the connect completes (connection_completed / unbind(Errno) say how it went).
+    # A name that does not resolve raises EM::ConnectionError now.
+    def connect(server, port = nil, handler = nil, *args, &blk)
+      bind_connect(nil, nil, server, port, handler, *args, &blk)
+    end
+
+    def bind_connect(bind_addr, bind_port, server, port = nil, handler = nil, *args)
+      if port && !integer_port?(port)
+        args.unshift(handler) if handler
+        handler = port
+        port = nil
+      end
+      klass = klass_from_handler(Connection, handler, *args)
+      machine = machine!("evma_connect_to_server")
+      sig = if port.nil?
+              machine.connect_unix_server(server.to_s)
+            elsif bind_addr
+              machine.bind_connect_server(bind_addr.to_s, Integer(bind_port || 0), server.to_s, Integer(port))
+            else
+              machine.connect_server(server.to_s, Integer(port))
+            end
+      register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
+    end
+
+    def connect_unix_domain(socketname, *args, &blk)
+      connect(socketname, nil, *args, &blk)
+    end
+
+    # Reconnects an existing Connection object (same object, new signature).
+    def reconnect(server, port, handler)
+      raise ArgumentError, "connection must be an EM::Connection" unless handler.is_a?(Connection)
+      handler.close_connection if @conns[handler.signature].equal?(handler)
+      @conns.delete(handler.signature)
+      sig = machine!("evma_connect_to_server").connect_server(server.to_s, Integer(port))
+      handler.signature = sig
+      @conns[sig] = handler
+      handler
+    end
+
+    def open_datagram_socket(address, port, handler = nil, *args)
+      klass = klass_from_handler(Connection, handler, *args)
+      sig = machine!("evma_open_datagram_socket").open_udp_socket(address.to_s, Integer(port))
+      register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
+    end
+
+    # Makes an IO a connection: its data arrives in receive_data. The IO is closed
+    # when the connection unbinds.
+    def attach(io, handler = nil, *args, &blk)
+      attach_io(io, false, handler, *args, &blk)
+    end
+
+    # Watches an IO for readiness only (notify_readable / notify_writable); em_rust
+    # never reads, writes or closes it.
+    def watch(io, handler = nil, *args, &blk)
+      attach_io(io, true, handler, *args, &blk)
+    end
+
+    def attach_io(io, watch_mode, handler = nil, *args)
+      klass = klass_from_handler(Connection, handler, *args)
+      fd = io.respond_to?(:fileno) ? io.fileno : io
+      raise ArgumentError, "EM.attach/watch needs an IO or a file descriptor" unless fd.is_a?(Integer)
+      sig = machine!("evma_attach_fd").attach_fd(fd, watch_mode)
+      conn = klass.allocate
+      conn.instance_variable_set(:@signature, sig)
+      conn.instance_variable_set(:@io, io)
+      conn.instance_variable_set(:@watch_mode, watch_mode)
+      conn.instance_variable_set(:@fd, fd)
+      conn.send(:initialize, *args)
+      conn.post_init
+      register(conn) { |c| yield c if block_given? }
+    end
+
+    # The Connection class for a handler: a Connection subclass, a Module (mixed
+    # into one anonymous subclass, cached on the module), or nil.
+    def klass_from_handler(klass = Connection, handler = nil, *args)
+      klass = if handler.is_a?(Class)
+                raise ArgumentError, "must provide module or subclass of #{klass.name}" unless klass >= handler
+                handler
+              elsif handler.is_a?(Module)
+                handler.const_defined?(:EM_CONNECTION_CLASS, false) ? handler::EM_CONNECTION_CLASS : handler.const_set(:EM_CONNECTION_CLASS, Class.new(klass) { include handler })
+              elsif handler.nil?
+                klass
+              else
+                raise ArgumentError, "must provide module or subclass of #{klass.name}"
+              end
+      check_initialize_arity(klass, args)
+      klass
+    end
+
+    def connection_count
+      machine!("evma_get_connection_count").connection_count
+    end
+    alias get_connection_count connection_count
+
+    # The reactor accepted `sig` on server `server_sig`.
+    def event_accepted(server_sig, sig)
+      klass, args, block = @acceptors[server_sig]
+      raise NoHandlerForAcceptedConnection, "no handler for server #{server_sig}" unless klass
+      conn = klass.new(sig, *args)
+      @conns[sig] = conn
+      block&.call(conn)
+    end
+
+    # The reactor closed `sig`; errno is the reason (0 for none).
+    def event_unbound(sig, errno)
+      @acceptors.delete(sig)
+      conn = @conns.delete(sig) or return
+      if conn.original_method(:unbind).arity.zero?
+        conn.unbind
+      else
+        conn.unbind(errno.zero? ? nil : ERRNOS[errno])
+      end
+    ensure
+      close_attached_io(conn) if conn
+    end
+
+    private
+
+    def integer_port?(port)
+      Integer(port)
+      true
+    rescue ArgumentError, TypeError
+      false
+    end
+
+    def register(conn)
+      @conns[conn.signature] = conn
+      yield conn
+      conn
+    end
+
+    def check_initialize_arity(klass, args)
+      arity = klass.instance_method(:initialize).arity
+      expected = arity >= 0 ? arity : -(arity + 1)
+      return if arity >= 0 ? args.size == expected : args.size >= expected
+      raise ArgumentError, "wrong number of arguments for #{klass}#initialize (#{args.size} for #{expected})"
+    end
+
+    # An attached (not watched) IO is closed with its connection, as in EM.
+    def close_attached_io(conn)
+      return unless conn.instance_variable_defined?(:@io) && !conn.instance_variable_get(:@watch_mode)
+      io = conn.instance_variable_get(:@io)
+      io.close if io.respond_to?(:close) && !(io.respond_to?(:closed?) && io.closed?)
+    rescue Errno::EBADF, IOError
+      nil
+    end
+  end
+end
