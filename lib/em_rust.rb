@@ -10,15 +10,16 @@ require "socket"
 require_relative "em_rust/version"
 require_relative "em_rust/native"
 require_relative "em_rust/errors"
+
+# The reactor: lifecycle, ticks, timers, the defer pool.
 require_relative "em_rust/reactor"
 require_relative "em_rust/next_tick"
 require_relative "em_rust/timer_api"
 require_relative "em_rust/threadpool"
 require_relative "em_rust/capabilities"
-require_relative "em_rust/connections"
-require_relative "em_rust/connection_binding"
-require_relative "em/connection"
 require_relative "em/timers"
+
+# EventMachine's Ruby primitives.
 require_relative "em/callback"
 require_relative "em/deferrable"
 require_relative "em/future"
@@ -30,5 +31,19 @@ require_relative "em/pool"
 require_relative "em/threaded_resource"
 require_relative "em/tick_loop"
 require_relative "em/spawnable"
+
+# Connections, processes, watches and the protocols built on them.
+require_relative "em_rust/connections"
+require_relative "em_rust/connection_binding"
+require_relative "em_rust/processes"
+require_relative "em/connection"
+require_relative "em/file_watch"
+require_relative "em/process_watch"
+require_relative "em/processes"
+require_relative "em/streamer"
+require_relative "em/io_streamer"
+require_relative "em/buftok"
+require_relative "em/protocols"
+require_relative "em/resolver"
 
 EM = EventMachine unless defined?(EM)

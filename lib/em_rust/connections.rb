@@ -155,6 +155,7 @@ module EventMachine
     # The reactor closed `sig`; errno is the reason (0 for none).
     def event_unbound(sig, errno)
       @acceptors.delete(sig)
+      reap_child(sig)
       conn = @conns.delete(sig) or return
       if conn.original_method(:unbind).arity.zero?
         conn.unbind

@@ -16,6 +16,10 @@ pub enum Kind {
     Datagram,
     /// `EM.watch`: readiness notifications only; em_rust never reads or writes it.
     Watch,
+    /// The machine's inotify fd (file watches).
+    Inotify,
+    /// `watch_process`: a pidfd, readable when the process exits.
+    Pidfd,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +97,7 @@ impl Descriptor {
     /// bytes (or a connect in flight), readable unless paused or draining to close.
     pub fn wanted_interest(&self) -> Option<Interest> {
         let (read, write) = match self.kind {
-            Kind::Acceptor => (true, false),
+            Kind::Acceptor | Kind::Inotify | Kind::Pidfd => (true, false),
             Kind::Watch => (self.notify_readable, self.notify_writable),
             Kind::Datagram => (!self.paused, !self.outbound.is_empty()),
             Kind::Stream => match self.state {

@@ -7,6 +7,7 @@ use super::net;
 use super::poller::Ready;
 use super::sig_map::SigMap;
 use super::signature::next_signature;
+use super::watches::{self, Inotify};
 use mio::unix::SourceFd;
 use mio::{Registry, Token};
 use socket2::{SockAddr, SockRef};
@@ -30,6 +31,9 @@ pub enum Event {
     Accepted { server: u64, sig: u64 },
     /// Closed; `errno` is the reason (0 for a plain close or EOF).
     Unbound { sig: u64, errno: i32 },
+    /// A watch saw something: delivered as `receive_data(what)` (EM's protocol for
+    /// FileWatch and ProcessWatch).
+    Notice { sig: u64, what: &'static str },
     NotifyReadable { sig: u64 },
     NotifyWritable { sig: u64 },
     ProxyTargetUnbound { sig: u64 },
@@ -62,6 +66,7 @@ pub struct Io {
     starved_acceptors: Vec<u64>,
     pub heartbeat: Duration,
     next_heartbeat: Option<Instant>,
+    inotify: Option<(u64, Inotify)>,
 }
 
 impl Io {
@@ -78,6 +83,7 @@ impl Io {
             starved_acceptors: Vec::new(),
             heartbeat: Duration::from_secs(2),
             next_heartbeat: None,
+            inotify: None,
         }
     }
 
@@ -169,6 +175,15 @@ impl Io {
         match (d.kind, &d.state) {
             (Kind::Acceptor, _) => {
                 self.accept(ready.sig);
+                false
+            }
+            (Kind::Inotify, _) => {
+                self.file_notices();
+                false
+            }
+            (Kind::Pidfd, _) => {
+                self.events.push_back(Event::Notice { sig: ready.sig, what: "exit" });
+                self.schedule_close(ready.sig, 0);
                 false
             }
             (Kind::Watch, _) => {
@@ -392,7 +407,50 @@ impl Io {
         sig
     }
 
+    fn file_notices(&mut self) {
+        let Some((_, inotify)) = self.inotify.as_mut() else { return };
+        for (sig, what) in inotify.drain() {
+            match what {
+                Some(what) => self.events.push_back(Event::Notice { sig, what }),
+                None => self.events.push_back(Event::Unbound { sig, errno: 0 }),
+            }
+        }
+    }
+
     // ---- commands from Ruby -------------------------------------------------------
+
+    /// `watch_filename`: a new watch signature for `path`.
+    pub fn watch_file(&mut self, path: &str) -> io::Result<u64> {
+        if self.inotify.is_none() {
+            let inotify = Inotify::new()?;
+            let sig = self.insert(Descriptor::new(inotify.fd, Kind::Inotify, State::Open, false));
+            self.inotify = Some((sig, inotify));
+        }
+        let sig = next_signature();
+        self.inotify.as_mut().expect("created above").1.add(path, sig)?;
+        Ok(sig)
+    }
+
+    /// `unwatch_filename`: false if `sig` is not a live file watch. The watch's
+    /// unbind follows (the kernel confirms the removal).
+    pub fn unwatch_file(&mut self, sig: u64) -> bool {
+        let removed = self.inotify.as_mut().is_some_and(|(_, ino)| ino.remove(sig));
+        if removed {
+            self.events.push_back(Event::Unbound { sig, errno: 0 });
+        }
+        removed
+    }
+
+    pub fn watch_pid(&mut self, pid: i32) -> io::Result<u64> {
+        let fd = watches::pidfd_open(pid)?;
+        Ok(self.insert(Descriptor::new(fd, Kind::Pidfd, State::Open, true)))
+    }
+
+    /// `popen`: the child's stdio as a stream connection; returns (signature, pid).
+    pub fn popen(&mut self, argv: &[String]) -> io::Result<(u64, u32)> {
+        let (fd, pid) = watches::spawn(argv)?;
+        Ok((self.insert(Descriptor::new(fd, Kind::Stream, State::Open, true)), pid))
+    }
 
     pub fn connect(&mut self, host: &str, port: u16, bind: Option<(&str, u16)>) -> Result<u64, ConnectError> {
         let bind = match bind {
@@ -523,6 +581,17 @@ impl Io {
 
     /// Closes everything (the reactor is shutting down): one Unbound each.
     pub fn close_all(&mut self) {
+        if let Some((sig, inotify)) = self.inotify.take() {
+            self.table.remove(&sig).map(|mut d| {
+                let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+                d.owned = false;
+            });
+            let watches: Vec<u64> = inotify_sigs(&inotify);
+            drop(inotify);
+            for sig in watches {
+                self.events.push_back(Event::Unbound { sig, errno: 0 });
+            }
+        }
         let sigs: Vec<u64> = self.table.keys().copied().collect();
         self.ready.clear();
         self.carry.clear();
@@ -632,4 +701,8 @@ impl Io {
         }
         Ok(())
     }
+}
+
+fn inotify_sigs(inotify: &Inotify) -> Vec<u64> {
+    inotify.signatures()
 }

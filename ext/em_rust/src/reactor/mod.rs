@@ -11,3 +11,4 @@ pub mod signature;
 pub mod timer_fd;
 pub mod timers;
 pub mod wakeup;
+pub mod watches;

@@ -205,6 +205,29 @@ impl Machine {
         self.io.borrow().fd(sig)
     }
 
+    fn watch_filename(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().watch_file(&path).map_err(|e| sys_error(ruby, e))
+    }
+
+    fn unwatch_filename(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<(), Error> {
+        if rb_self.io.borrow_mut().unwatch_file(sig) {
+            return Ok(());
+        }
+        Err(em_error(ruby, "InvalidSignature", format!("invalid file watch signature: {sig}")))
+    }
+
+    fn watch_pid(ruby: &Ruby, rb_self: &Self, pid: i32) -> Result<u64, Error> {
+        rb_self.io.borrow_mut().watch_pid(pid).map_err(|e| sys_error(ruby, e))
+    }
+
+    fn unwatch_pid(&self, sig: u64) {
+        self.io.borrow_mut().close(sig, false);
+    }
+
+    fn popen(ruby: &Ruby, rb_self: &Self, argv: Vec<String>) -> Result<(u64, u32), Error> {
+        rb_self.io.borrow_mut().popen(&argv).map_err(|e| sys_error(ruby, e))
+    }
+
     fn connection_count(&self) -> usize {
         self.io.borrow().len()
     }
@@ -279,5 +302,10 @@ pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     class.define_method("file_descriptor", method!(Machine::file_descriptor, 1))?;
     class.define_method("connection_count", method!(Machine::connection_count, 0))?;
     class.define_method("known?", method!(Machine::known, 1))?;
+    class.define_method("watch_filename", method!(Machine::watch_filename, 1))?;
+    class.define_method("unwatch_filename", method!(Machine::unwatch_filename, 1))?;
+    class.define_method("watch_pid", method!(Machine::watch_pid, 1))?;
+    class.define_method("unwatch_pid", method!(Machine::unwatch_pid, 1))?;
+    class.define_method("popen", method!(Machine::popen, 1))?;
     Ok(())
 }

@@ -35,6 +35,10 @@ impl Machine {
                 let data = ruby.str_from_slice(self.io.borrow().data(len));
                 conn.funcall::<_, _, Value>(*RECEIVE_DATA, (data,)).map(drop)
             }
+            Event::Notice { sig, what } => {
+                let Some(conn) = self.connection(ruby, sig) else { return Ok(()) };
+                conn.funcall::<_, _, Value>(*RECEIVE_DATA, (what,)).map(drop)
+            }
             Event::Completed { sig } => self.notify(ruby, sig, &CONNECTION_COMPLETED),
             Event::NotifyReadable { sig } => self.notify(ruby, sig, &NOTIFY_READABLE),
             Event::NotifyWritable { sig } => self.notify(ruby, sig, &NOTIFY_WRITABLE),

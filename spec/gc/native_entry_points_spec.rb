@@ -1,0 +1,116 @@
+# frozen_string_literal: true
+# Reaches every native entry point with small counts, so that `rake spec:gc_stress`
+# (GC.stress = true around each example) proves the glue keeps every Ruby object it
+# holds alive and never allocates while a marked borrow is held.
+require "socket"
+require "tmpdir"
+
+RSpec.describe "native entry points (the GC.stress subset)", :gc_stress do
+  it "runs, stops and reruns the reactor; next_tick before and during run; stopping?" do
+    seen = []
+    EM.next_tick { seen << :pre }
+    EM.run do
+      seen << EM.stopping?
+      EM.next_tick { seen << :tick; EM.next_tick(proc { seen << :proc_tick; EM.stop }) }
+    end
+    EM.run { EM.stop }
+    expect(seen).to eq([false, :pre, :tick, :proc_tick])
+  end
+
+  it "adds, fires, cancels and counts timers; periodic timers; current_time; heartbeat" do
+    fired = []
+    EM.run do
+      EM.add_timer(0.001) { fired << :a }
+      sig = EM.add_timer(0.002) { fired << :cancelled }
+      EM.cancel_timer(sig)
+      t = EM::Timer.new(0.002) { fired << :timer_obj }
+      count = 0
+      EM.add_periodic_timer(0.001) { |*| fired << :periodic if (count += 1) == 2 }
+      fired << EM.get_timer_count.class << EM.current_time.class
+      EM.heartbeat_interval = 0.5
+      EM.add_timer(0.02) { t.cancel; EM.stop }
+    end
+    expect(fired).to include(:a, :timer_obj, :periodic, Integer, Time)
+    expect(fired).not_to include(:cancelled)
+  end
+
+  it "wakes from other threads (schedule, next_tick, stop) and runs defer with callbacks and errbacks" do
+    results = []
+    done = proc { EM.stop if results.size == 4 }
+    EM.run do
+      EM.defer(proc { 21 * 2 }, proc { |v| results << v; done.call })
+      EM.defer(proc { raise ArgumentError, "x" }, nil, proc { |e| results << e.class; done.call })
+      Thread.new { EM.schedule { results << :scheduled; done.call } }
+      Thread.new { EM.next_tick { results << :threaded; done.call } }
+    end
+    expect(results).to include(42, ArgumentError, :scheduled, :threaded)
+  end
+
+  it "routes callback exceptions to the error handler, and re-raises without one" do
+    got = nil
+    EM.error_handler { |e| got = e; EM.stop }
+    EM.run { EM.next_tick { raise "handled" } }
+    EM.error_handler(nil)
+    expect(got.message).to eq("handled")
+    expect { EM.run { EM.add_timer(0) { raise "unhandled" } } }.to raise_error(RuntimeError, "unhandled")
+  end
+
+  it "serves TCP: accept, connect, send, receive, peername/sockname, pause/resume, close, unbind" do
+    log = []
+    server = Module.new do
+      define_method(:receive_data) { |data| send_data(data.upcase) }
+    end
+    client = Class.new(EM::Connection) do
+      define_method(:initialize) { |l| @log = l }
+      define_method(:connection_completed) do
+        @log << Socket.unpack_sockaddr_in(get_peername).last
+        pause
+        resume
+        @log << paused?
+        send_data("ping")
+      end
+      define_method(:receive_data) { |data| @log << data; close_connection_after_writing }
+      define_method(:unbind) { |reason = nil| @log << [:unbind, reason]; EM.stop }
+    end
+    EM.run do
+      sig = EM.start_server("127.0.0.1", 0, server)
+      port = Socket.unpack_sockaddr_in(EM.get_sockname(sig)).first
+      EM.connect("127.0.0.1", port, client, log)
+    end
+    expect(log).to eq(["127.0.0.1", false, "PING", [:unbind, nil]])
+  end
+
+  it "reports a refused connect as unbind(Errno::ECONNREFUSED), and bad names as ConnectionError" do
+    reason = :none
+    handler = Class.new(EM::Connection) { define_method(:unbind) { |r| reason = r; EM.stop } }
+    port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] }
+    EM.run { EM.connect("127.0.0.1", port, handler) }
+    expect(reason).to eq(Errno::ECONNREFUSED)
+    expect { EM.run { EM.connect("no-such-host.invalid", 80) } }.to raise_error(EM::ConnectionError)
+  end
+
+  it "serves Unix sockets and UDP, and watches and attaches IOs" do
+    log = []
+    log.define_singleton_method(:<<) { |x| super(x).tap { EM.stop if size == 3 } }
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "s.sock")
+      rd, wr = IO.pipe
+      EM.run do
+        EM.start_unix_domain_server(path, Module.new { define_method(:receive_data) { |d| send_data(d) } })
+        EM.connect_unix_domain(path, Module.new do
+          define_method(:connection_completed) { send_data("unix") }
+          define_method(:receive_data) { |d| log << d; close_connection }
+        end)
+        udp = EM.open_datagram_socket("127.0.0.1", 0, Module.new { define_method(:receive_data) { |d| log << d } })
+        port = Socket.unpack_sockaddr_in(udp.get_sockname).first
+        UDPSocket.new.send("udp", 0, "127.0.0.1", port)
+        EM.watch(rd, Module.new { define_method(:notify_readable) { log << :readable; detach } }).notify_readable = true
+        wr.write("x")
+        EM.add_timer(60) { EM.stop }
+      end
+      rd.close
+      wr.close
+    end
+    expect(log).to include("unix", "udp", :readable)
+  end
+end
