@@ -11,7 +11,7 @@ module EventMachine
     def self.new(sig, *args)
       conn = allocate
       conn.instance_variable_set(:@signature, sig)
-      conn.send(:initialize, *args)
+      conn.__send__(:initialize, *args) # users redefine #send (em-websocket, Stomp)
       conn.post_init
       conn
     end
@@ -52,8 +52,7 @@ module EventMachine
 
     # True if the connection was closed by an error (EM keeps it for compatibility).
     def error?
-      errno = EventMachine.report_connection_error_status(@signature)
-      errno.positive?
+      EventMachine.report_connection_error_status(@signature) != 0
     end
 
     def get_peername = EventMachine.get_peername(@signature)
@@ -116,6 +115,7 @@ module EventMachine
     # (no receive_data); `length` bytes at most (0 = no limit).
     def proxy_incoming_to(conn, bufsize = 0, length = 0)
       EventMachine.enable_proxy(self, conn, bufsize, length)
+      nil
     end
 
     def stop_proxying = EventMachine.disable_proxy(self)

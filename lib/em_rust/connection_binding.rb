@@ -9,6 +9,8 @@ module EventMachine
 
     def send_datagram(sig, data, _size, host, port)
       machine!("evma_send_datagram").send_datagram(sig, data.to_s, host.to_s, Integer(port))
+    rescue SystemCallError, RuntimeError
+      raise ConnectionError, "error in sending datagram"
     end
 
     def close_connection(sig, after_writing)
@@ -16,9 +18,11 @@ module EventMachine
     end
 
     # Forgets the descriptor without closing it; returns the fd (no unbind).
+    # The IO stays open (and is not closed by the unbind that follows).
     def detach_fd(sig)
       fd = machine!("evma_detach_fd").detach_fd(sig)
-      @conns.delete(sig)
+      conn = @conns[sig]
+      conn.remove_instance_variable(:@io) if conn&.instance_variable_defined?(:@io)
       fd
     end
 
@@ -70,7 +74,7 @@ module EventMachine
 
     # Errno of the connection's failure, 0 if none (EM's error? probe).
     def report_connection_error_status(sig)
-      machine!("evma_report_connection_error_status").known?(sig) ? 0 : -1
+      @machine&.known?(sig) ? 0 : -1
     end
 
     def start_proxy(from, to, bufsize = 0, length = 0)
@@ -89,11 +93,16 @@ module EventMachine
     end
 
     # Sends a whole file now (EM's limit: 32 KiB; larger files: stream_file_data).
+    # Returns 0, as EM does.
     def send_file_data(sig, filename)
-      raise FileNotFoundException, "file not found: #{filename}" unless File.file?(filename)
-      data = File.binread(filename)
+      data = begin
+        File.binread(filename)
+      rescue SystemCallError => e
+        raise IOError, "#{filename}: #{e.message}"
+      end
       raise RuntimeError, "file too large to send_file_data: #{filename} (#{data.bytesize} bytes > 32768)" if data.bytesize > 32 * 1024
       send_data(sig, data)
+      0
     end
     alias send_file_data_to_connection send_file_data
 

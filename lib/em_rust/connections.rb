@@ -62,27 +62,20 @@ module EventMachine
         port = nil
       end
       klass = klass_from_handler(Connection, handler, *args)
-      machine = machine!("evma_connect_to_server")
-      sig = if port.nil?
-              machine.connect_unix_server(server.to_s)
-            elsif bind_addr
-              machine.bind_connect_server(bind_addr.to_s, Integer(bind_port || 0), server.to_s, Integer(port))
-            else
-              machine.connect_server(server.to_s, Integer(port))
-            end
-      register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
+      sig = start_connect(server, port, bind_addr, bind_port)
+      register(build_connection(klass, sig, args)) { |conn| yield conn if block_given? }
     end
 
     def connect_unix_domain(socketname, *args, &blk)
       connect(socketname, nil, *args, &blk)
     end
 
-    # Reconnects an existing Connection object (same object, new signature).
+    # Reconnects a Connection object that has unbound (same object, new signature);
+    # one that is still connected is returned as it is.
     def reconnect(server, port, handler)
-      raise ArgumentError, "connection must be an EM::Connection" unless handler.is_a?(Connection)
-      handler.close_connection if @conns[handler.signature].equal?(handler)
-      @conns.delete(handler.signature)
-      sig = machine!("evma_connect_to_server").connect_server(server.to_s, Integer(port))
+      raise RuntimeError, "invalid handler" unless handler.is_a?(Connection)
+      return handler if @conns[handler.signature].equal?(handler)
+      sig = start_connect(server, port, nil, nil)
       handler.signature = sig
       @conns[sig] = handler
       handler
@@ -91,7 +84,7 @@ module EventMachine
     def open_datagram_socket(address, port, handler = nil, *args)
       klass = klass_from_handler(Connection, handler, *args)
       sig = machine!("evma_open_datagram_socket").open_udp_socket(address.to_s, Integer(port))
-      register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
+      register(build_connection(klass, sig, args)) { |conn| yield conn if block_given? }
     end
 
     # Makes an IO a connection: its data arrives in receive_data. The IO is closed
@@ -108,6 +101,9 @@ module EventMachine
 
     def attach_io(io, watch_mode, handler = nil, *args)
       klass = klass_from_handler(Connection, handler, *args)
+      if !watch_mode && (klass.public_method_defined?(:notify_readable) || klass.public_method_defined?(:notify_writable))
+        raise ArgumentError, "notify_readable/writable with EM.attach is not supported. Use EM.watch(io){ |c| c.notify_readable = true }"
+      end
       fd = io.respond_to?(:fileno) ? io.fileno : io
       raise ArgumentError, "EM.attach/watch needs an IO or a file descriptor" unless fd.is_a?(Integer)
       sig = machine!("evma_attach_fd").attach_fd(fd, watch_mode)
@@ -116,7 +112,7 @@ module EventMachine
       conn.instance_variable_set(:@io, io)
       conn.instance_variable_set(:@watch_mode, watch_mode)
       conn.instance_variable_set(:@fd, fd)
-      conn.send(:initialize, *args)
+      conn.__send__(:initialize, *args)
       conn.post_init
       register(conn) { |c| yield c if block_given? }
     end
@@ -132,7 +128,7 @@ module EventMachine
               elsif handler.nil?
                 klass
               else
-                raise ArgumentError, "must provide module or subclass of #{klass.name}"
+                raise TypeError, "wrong argument type #{handler.class} (expected Module)"
               end
       check_initialize_arity(klass, args)
       klass
@@ -167,6 +163,29 @@ module EventMachine
     end
 
     private
+
+    # Starts a TCP (or, without a port, Unix) connect; EM's errors for bad input.
+    def start_connect(server, port, bind_addr, bind_port)
+      machine = machine!("evma_connect_to_server")
+      return machine.connect_unix_server(server.to_s) if port.nil?
+      port = Integer(port)
+      raise ConnectionError, "invalid server or port" if server.to_s.empty? || !(0..65_535).cover?(port)
+      if bind_addr
+        machine.bind_connect_server(bind_addr.to_s, Integer(bind_port || 0), server.to_s, port)
+      else
+        machine.connect_server(server.to_s, port)
+      end
+    end
+
+    # A Connection whose initialize or post_init raises is closed, then the error
+    # propagates from the call that made it.
+    def build_connection(klass, sig, args)
+      klass.new(sig, *args)
+    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+      @machine&.close_connection(sig, false)
+      @conns.delete(sig)
+      raise
+    end
 
     def integer_port?(port)
       Integer(port)

@@ -12,7 +12,7 @@ module EventMachine
     # its stdin and stdout connected to a new connection.
     def popen(cmd, handler = nil, *args)
       argv = cmd.is_a?(Array) ? cmd.flatten.map(&:to_s) : Shellwords.split(cmd.to_s)
-      raise ArgumentError, "EM.popen needs a command" if argv.empty?
+      raise RuntimeError, "no popen: empty command" if argv.empty?
       klass = klass_from_handler(Connection, handler, *args)
       sig, pid = machine!("evma_popen").popen(argv)
       @popen_pids[sig] = pid
@@ -27,24 +27,38 @@ module EventMachine
     # file_deleted run, and unbind when the watch ends.
     def watch_file(filename, handler = nil, *args)
       klass = klass_from_handler(FileWatch, handler, *args)
-      sig = machine!("evma_watch_filename").watch_filename(filename.to_s)
+      begin
+        sig = machine!("evma_watch_filename").watch_filename(filename.to_s)
+      rescue SystemCallError => e
+        raise Unsupported, "error registering file #{filename} for watching: #{e.message.sub(/ - .*/, '')}"
+      end
       conn = klass.new(sig, *args)
       conn.instance_variable_set(:@path, filename)
-      @conns[sig] = conn
+      register(conn) { |c| yield c if block_given? }
     end
 
+    # Stops a file watch; its unbind runs before this returns.
     def unwatch_filename(sig)
       machine!("evma_unwatch_filename").unwatch_filename(sig)
+      event_unbound(sig, 0)
+      nil
     end
 
     # Watches a process (pidfd): process_exited runs when it ends.
     def watch_process(pid, handler = nil, *args)
       pid = Integer(pid)
       klass = klass_from_handler(ProcessWatch, handler, *args)
-      sig = machine!("evma_watch_pid").watch_pid(pid)
-      conn = klass.new(sig, *args)
+      begin
+        sig = machine!("evma_watch_pid").watch_pid(pid)
+      rescue SystemCallError => e
+        raise Unsupported, "no such process #{pid}: #{e.message.sub(/ - .*/, '')}"
+      end
+      conn = klass.allocate
+      conn.instance_variable_set(:@signature, sig)
       conn.instance_variable_set(:@pid, pid)
-      @conns[sig] = conn
+      conn.__send__(:initialize, *args)
+      conn.post_init
+      register(conn) { |c| yield c if block_given? }
     end
 
     def unwatch_pid(sig)

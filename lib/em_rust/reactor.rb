@@ -102,10 +102,12 @@ module EventMachine
       machine!("evma_run_machine_once").run_machine_once
     end
 
+    # Closes everything; unbinds run now and may still call into the reactor
+    # (add_timer, stop, close_connection), as in EM, with no lasting effect.
     def release_machine
-      machine = @machine
+      @machine&.release
+    ensure
       @machine = nil
-      machine&.release
     end
 
     def cleanup_machine

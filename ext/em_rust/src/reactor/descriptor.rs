@@ -60,6 +60,8 @@ pub struct Descriptor {
     pub last_peer: Option<SocketAddr>,
     /// The server this connection was accepted from.
     pub is_server_side: bool,
+    /// `close_connection_after_writing` before the connect completed.
+    pub close_when_drained: bool,
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -86,6 +88,7 @@ impl Descriptor {
             proxied_from: Vec::new(),
             last_peer: None,
             is_server_side: false,
+            close_when_drained: false,
         }
     }
 
@@ -112,6 +115,14 @@ impl Descriptor {
             (false, true) => Some(Interest::WRITABLE),
             (false, false) => None,
         }
+    }
+
+    /// When its pending-connect or inactivity timeout runs out, if it has one.
+    pub fn expiry(&self) -> Option<Instant> {
+        if self.connecting() {
+            return Some(self.created + self.connect_timeout);
+        }
+        self.inactivity_timeout.map(|t| self.last_activity + t)
     }
 
     /// Past its pending-connect or inactivity timeout at `now`?

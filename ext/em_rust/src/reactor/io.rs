@@ -44,7 +44,9 @@ pub enum Event {
 pub enum ConnectError {
     /// The name did not resolve (EM raises ConnectionError "unable to resolve address").
     Resolve(io::Error),
-    /// The bind address was bad ("invalid bind address").
+    /// The bind address did not resolve ("invalid bind address: ...").
+    BindResolve(io::Error),
+    /// Binding failed: no such local address, or in use ("couldn't bind to address").
     Bind(io::Error),
     Other(io::Error),
 }
@@ -91,6 +93,11 @@ impl Io {
         self.table.len()
     }
 
+    /// What `EM.connection_count` reports: descriptors, less the internal inotify fd.
+    pub fn connection_count(&self) -> usize {
+        self.table.len() - usize::from(self.inotify.is_some())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
@@ -100,15 +107,18 @@ impl Io {
         !self.events.is_empty() || !self.carry.is_empty() || !self.closing.is_empty()
     }
 
-    /// When the loop must wake for timeouts (the heartbeat), if any descriptor has one.
+    /// When the loop must wake for timeouts: the earliest expiry among descriptors
+    /// with a timeout (so a 0.5 s timeout fires at 0.5 s, as in EM), at most one
+    /// heartbeat away; starved acceptors retry on the heartbeat.
     pub fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
-        let needed = !self.starved_acceptors.is_empty()
-            || self.table.values().any(|d| d.connecting() || d.inactivity_timeout.is_some());
-        if !needed {
-            self.next_heartbeat = None;
-            return None;
-        }
-        Some(*self.next_heartbeat.get_or_insert(now + self.heartbeat))
+        let earliest = self.table.values().filter_map(|d| d.expiry()).min();
+        let retry = (!self.starved_acceptors.is_empty()).then(|| now + self.heartbeat.min(Duration::from_millis(50)));
+        let next = match (earliest, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.next_heartbeat = next;
+        next
     }
 
     /// The bytes of the last `Event::Read`.
@@ -138,7 +148,7 @@ impl Io {
         if self.next_heartbeat.is_none_or(|at| now < at) {
             return;
         }
-        self.next_heartbeat = Some(now + self.heartbeat);
+        self.next_heartbeat = None;
         let expired: Vec<u64> = self.table.iter().filter(|(_, d)| d.timed_out(now)).map(|(s, _)| *s).collect();
         for sig in expired {
             self.schedule_close(sig, libc::ETIMEDOUT);
@@ -220,7 +230,7 @@ impl Io {
         let Some(d) = self.table.get_mut(&sig) else { return };
         let errno = net::take_socket_error(&SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }));
         if errno == 0 {
-            d.state = State::Open;
+            d.state = if d.close_when_drained { State::ClosingAfterWriting } else { State::Open };
             d.last_activity = Instant::now();
             self.events.push_back(Event::Completed { sig });
             self.update_interest(sig, false);
@@ -282,7 +292,7 @@ impl Io {
     /// One read; true if the descriptor may have more to read now.
     fn read(&mut self, sig: u64) -> bool {
         let Some(d) = self.table.get(&sig) else { return false };
-        if d.paused || d.state != State::Open {
+        if d.paused || d.state != State::Open || self.closing.iter().any(|(s, _)| *s == sig) {
             return false;
         }
         if self.budget == 0 {
@@ -431,14 +441,10 @@ impl Io {
         Ok(sig)
     }
 
-    /// `unwatch_filename`: false if `sig` is not a live file watch. The watch's
-    /// unbind follows (the kernel confirms the removal).
+    /// `unwatch_filename`: false if `sig` is not a live file watch. The Ruby layer
+    /// runs the watch's unbind at once.
     pub fn unwatch_file(&mut self, sig: u64) -> bool {
-        let removed = self.inotify.as_mut().is_some_and(|(_, ino)| ino.remove(sig));
-        if removed {
-            self.events.push_back(Event::Unbound { sig, errno: 0 });
-        }
-        removed
+        self.inotify.as_mut().is_some_and(|(_, ino)| ino.remove(sig))
     }
 
     pub fn watch_pid(&mut self, pid: i32) -> io::Result<u64> {
@@ -454,7 +460,7 @@ impl Io {
 
     pub fn connect(&mut self, host: &str, port: u16, bind: Option<(&str, u16)>) -> Result<u64, ConnectError> {
         let bind = match bind {
-            Some((h, p)) => Some(*net::resolve(h, p).map_err(ConnectError::Bind)?.first().expect("resolve returns one")),
+            Some((h, p)) => Some(*net::resolve(h, p).map_err(ConnectError::BindResolve)?.first().expect("resolve returns one")),
             None => None,
         };
         let mut addrs = net::resolve(host, port).map_err(ConnectError::Resolve)?;
@@ -466,7 +472,9 @@ impl Io {
                     let state = State::Connecting { next: addrs, bind };
                     return Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Stream, state, true)));
                 }
-                Err(e) if bind.is_some() && e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => return Err(ConnectError::Bind(e)),
+                Err(e) if bind.is_some() && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) | Some(libc::EACCES)) => {
+                    return Err(ConnectError::Bind(e))
+                }
                 Err(e) => last_err = Some(e),
             }
         }
@@ -509,21 +517,29 @@ impl Io {
         Ok(self.insert(Descriptor::new(fd, kind, State::Open, false)))
     }
 
-    /// Forgets a descriptor without closing its fd, and returns the fd.
+    /// Forgets a descriptor without closing its fd, and returns the fd; its unbind
+    /// follows, as in EM.
     pub fn detach(&mut self, sig: u64) -> Option<RawFd> {
         let mut d = self.table.remove(&sig)?;
         if d.interest.is_some() {
             let _ = self.registry.deregister(&mut SourceFd(&d.fd));
         }
         d.owned = false;
+        self.events.push_back(Event::Unbound { sig, errno: 0 });
         Some(d.fd)
     }
 
     /// Queues bytes and writes what the socket takes now. Returns the bytes accepted
     /// (0 for an unknown or closing descriptor: nothing is written after close).
-    pub fn send(&mut self, sig: u64, data: &[u8]) -> usize {
-        let Some(d) = self.table.get_mut(&sig) else { return 0 };
-        if d.kind != Kind::Stream || d.state == State::ClosingAfterWriting || self.closing.iter().any(|(s, _)| *s == sig) {
+    pub fn send(&mut self, sig: u64, data: &[u8]) -> i64 {
+        let Some(d) = self.table.get_mut(&sig) else { return -1 };
+        if d.kind == Kind::Datagram {
+            // UDP send_data answers the sender of the last datagram.
+            let Some(peer) = d.last_peer else { return 0 };
+            let fd = d.fd;
+            return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) }).send_to(data, &peer.into()).map_or(0, |n| n as i64);
+        }
+        if d.kind != Kind::Stream || d.state == State::ClosingAfterWriting || d.close_when_drained || self.closing.iter().any(|(s, _)| *s == sig) {
             return 0;
         }
         d.outbound.push(data);
@@ -532,7 +548,7 @@ impl Io {
         } else {
             self.update_interest(sig, false);
         }
-        data.len()
+        data.len() as i64
     }
 
     pub fn send_datagram(&mut self, sig: u64, data: &[u8], host: &str, port: u16) -> io::Result<usize> {
@@ -545,7 +561,10 @@ impl Io {
     /// Closes now (unbind this turn) or after the outbound buffer drains.
     pub fn close(&mut self, sig: u64, after_writing: bool) {
         let Some(d) = self.table.get_mut(&sig) else { return };
-        if after_writing && d.kind == Kind::Stream && !d.outbound.is_empty() && d.state == State::Open {
+        if after_writing && d.kind == Kind::Stream && d.connecting() {
+            // Whatever was queued goes out once the connect completes.
+            d.close_when_drained = true;
+        } else if after_writing && d.kind == Kind::Stream && !d.outbound.is_empty() && d.state == State::Open {
             d.state = State::ClosingAfterWriting;
             self.update_interest(sig, false);
         } else {
@@ -564,6 +583,12 @@ impl Io {
         if d.interest.is_some() {
             let _ = self.registry.deregister(&mut SourceFd(&d.fd));
         }
+        if d.kind == Kind::Acceptor && !d.owned {
+            // An attached listening socket stays open for its owner, but stops
+            // listening (later connects are refused, as after EM's close).
+            unsafe { libc::shutdown(d.fd, libc::SHUT_RDWR) };
+        }
+        self.events.push_back(Event::Unbound { sig, errno });
         for source in &d.proxied_from {
             if let Some(s) = self.table.get_mut(source) {
                 s.proxy = None;
@@ -575,8 +600,6 @@ impl Io {
                 t.proxied_from.retain(|s| *s != sig);
             }
         }
-        drop(d);
-        self.events.push_back(Event::Unbound { sig, errno });
     }
 
     /// Closes everything (the reactor is shutting down): one Unbound each.

@@ -59,7 +59,13 @@ pub fn listen_tcp(addr: SocketAddr) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// A listening Unix socket. A stale socket file left at the path is replaced; any
+/// other file there is left alone (and the bind fails).
 pub fn listen_unix(path: &Path) -> io::Result<Socket> {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path)?;
+    }
     let socket = stream_socket(Domain::UNIX)?;
     socket.bind(&SockAddr::unix(path)?)?;
     socket.listen(1024)?;

@@ -5,7 +5,6 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// What a file watch saw: EM hands these to `FileWatch#receive_data`.
@@ -116,12 +115,22 @@ pub fn spawn(argv: &[String]) -> io::Result<(RawFd, u32)> {
     let stdin: OwnedFd = theirs.try_clone()?.into();
     let stdout: OwnedFd = theirs.into();
     let (program, args) = argv.split_first().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(stdout))
-        .process_group(0)
-        .spawn()?;
+    let mut command = Command::new(program);
+    command.args(args);
+    let child = match command.stdin(Stdio::from(stdin.try_clone()?)).stdout(Stdio::from(stdout.try_clone()?)).spawn() {
+        Ok(child) => child,
+        // As with fork+exec, a command that cannot be executed still makes a child,
+        // which reports the failure and exits 127 (the shell's convention).
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied) => Command::new("/bin/sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\"")
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(stdout))
+            .spawn()?,
+        Err(e) => return Err(e),
+    };
     Ok((ours.into_raw_fd(), child.id()))
 }
 

@@ -20,10 +20,17 @@ fn em_error(ruby: &Ruby, class: &str, message: String) -> Error {
 
 fn connect_error(ruby: &Ruby, host: &str, err: ConnectError) -> Error {
     match err {
-        ConnectError::Resolve(e) => em_error(ruby, "ConnectionError", format!("unable to resolve address: {e}")),
-        ConnectError::Bind(e) => em_error(ruby, "ConnectionError", format!("invalid bind address: {e}")),
+        ConnectError::Resolve(e) => em_error(ruby, "ConnectionError", format!("unable to resolve address: {}", resolver_text(&e))),
+        ConnectError::BindResolve(e) => em_error(ruby, "ConnectionError", format!("invalid bind address: {}", resolver_text(&e))),
+        ConnectError::Bind(_) => em_error(ruby, "ConnectionError", "couldn't bind to address".to_string()),
         ConnectError::Other(e) => em_error(ruby, "ConnectionError", format!("unable to connect to {host}: {e}")),
     }
+}
+
+/// getaddrinfo's own text ("Name or service not known"), without std's prefix.
+fn resolver_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    text.strip_prefix("failed to lookup address information: ").unwrap_or(&text).to_string()
 }
 
 fn seconds(duration: Option<Duration>) -> f64 {
@@ -40,11 +47,8 @@ impl Machine {
     }
 
     fn connect_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self
-            .io
-            .borrow_mut()
-            .connect_unix(Path::new(&path))
-            .map_err(|e| em_error(ruby, "ConnectionError", format!("unable to connect to {path}: {e}")))
+        let _ = path;
+        rb_self.io.borrow_mut().connect_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no connection"))
     }
 
     fn start_tcp_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
@@ -52,7 +56,7 @@ impl Machine {
     }
 
     fn start_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().listen_unix(Path::new(&path)).map_err(|e| acceptor_error(ruby, e))
+        rb_self.io.borrow_mut().listen_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no unix-domain acceptor"))
     }
 
     fn open_udp_socket(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
@@ -60,7 +64,7 @@ impl Machine {
             .io
             .borrow_mut()
             .open_udp(&host, port)
-            .map_err(|e| em_error(ruby, "ConnectionError", format!("no datagram socket: {e}")))
+            .map_err(|_| errors::runtime_error(ruby, "no datagram socket"))
     }
 
     /// `attach_fd(fd, watch_mode)`; `attach_sd(fd)` for a listening socket.
@@ -77,7 +81,8 @@ impl Machine {
         self.io.borrow_mut().detach(sig)
     }
 
-    fn send_data(&self, sig: u64, data: RString) -> usize {
+    /// Bytes queued, or -1 for a connection that is gone (EM's answer).
+    fn send_data(&self, sig: u64, data: RString) -> i64 {
         // No Ruby code runs while the bytes are borrowed.
         let bytes = unsafe { super::raw::str_bytes(&data) };
         self.io.borrow_mut().send(sig, bytes)
@@ -152,7 +157,7 @@ impl Machine {
         Ok(ruby.str_from_slice(&bytes))
     }
 
-    fn set_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32, value: Value) -> Result<bool, Error> {
+    fn set_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32, value: Value) -> Result<i32, Error> {
         let bytes = match magnus::Integer::from_value(value) {
             Some(i) => i.to_i32()?.to_ne_bytes().to_vec(),
             None if value.is_kind_of(ruby.class_true_class()) => 1i32.to_ne_bytes().to_vec(),
@@ -160,17 +165,17 @@ impl Machine {
             None => unsafe { super::raw::str_bytes(&RString::try_convert(value)?) }.to_vec(),
         };
         rb_self.io.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| sys_error(ruby, e))?;
-        Ok(true)
+        Ok(0)
     }
 
-    fn enable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64, idle: u32, interval: u32, count: u32) -> Result<bool, Error> {
+    fn enable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64, idle: u32, interval: u32, count: u32) -> Result<i32, Error> {
         rb_self.io.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| sys_error(ruby, e))?;
-        Ok(true)
+        Ok(0)
     }
 
-    fn disable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<bool, Error> {
+    fn disable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<i32, Error> {
         rb_self.io.borrow().set_keepalive(sig, false, 0, 0, 0).map_err(|e| sys_error(ruby, e))?;
-        Ok(true)
+        Ok(0)
     }
 
     fn set_notify_readable(&self, sig: u64, on: bool) {
@@ -213,7 +218,7 @@ impl Machine {
         if rb_self.io.borrow_mut().unwatch_file(sig) {
             return Ok(());
         }
-        Err(em_error(ruby, "InvalidSignature", format!("invalid file watch signature: {sig}")))
+        Err(em_error(ruby, "InvalidSignature", "attempted to remove invalid watch signature".to_string()))
     }
 
     fn watch_pid(ruby: &Ruby, rb_self: &Self, pid: i32) -> Result<u64, Error> {
@@ -229,7 +234,7 @@ impl Machine {
     }
 
     fn connection_count(&self) -> usize {
-        self.io.borrow().len()
+        self.io.borrow().connection_count()
     }
 
     fn known(&self, sig: u64) -> bool {
@@ -241,8 +246,8 @@ impl Machine {
     }
 }
 
-fn acceptor_error(ruby: &Ruby, err: io::Error) -> Error {
-    errors::runtime_error(ruby, format!("no acceptor (port is in use or requires root privileges): {err}"))
+fn acceptor_error(ruby: &Ruby, _err: io::Error) -> Error {
+    errors::runtime_error(ruby, "no acceptor (port is in use or requires root privileges)")
 }
 
 /// A system call's failure as Ruby's Errno exception.

@@ -27,6 +27,22 @@ impl Machine {
         }
     }
 
+    /// Like `dispatch_io`, but every event is delivered even if one raises (the
+    /// reactor is shutting down: every connection gets its unbind); the first
+    /// error is returned at the end.
+    pub(super) fn dispatch_all(&self, ruby: &Ruby) -> Result<(), Error> {
+        let mut first_error = None;
+        loop {
+            let event = self.io.borrow_mut().next_event();
+            let Some(event) = event else { break };
+            let result = self.deliver(ruby, event);
+            if let Err(e) = self.handled(ruby, result) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     fn deliver(&self, ruby: &Ruby, event: Event) -> Result<(), Error> {
         let em = ruby.get_inner(self.em);
         match event {

@@ -271,7 +271,7 @@ impl Machine {
     /// re-raised after everything is released.
     fn release(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
         rb_self.io.borrow_mut().close_all();
-        let unbinds = rb_self.dispatch_io(ruby);
+        let unbinds = rb_self.dispatch_all(ruby);
         let _: Value = ruby.get_inner(rb_self.timer_callbacks).funcall("clear", ())?;
         rb_self.release_native();
         unbinds
