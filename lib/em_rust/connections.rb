@@ -63,7 +63,9 @@ module EventMachine
       end
       klass = klass_from_handler(Connection, handler, *args)
       sig = start_connect(server, port, bind_addr, bind_port)
-      register(build_connection(klass, sig, args)) { |conn| yield conn if block_given? }
+      conn = klass.allocate
+      conn.instance_variable_set(:@em_rust_connect_host, server.to_s)
+      register(build_connection(conn, sig, args)) { |c| yield c if block_given? }
     end
 
     def connect_unix_domain(socketname, *args, &blk)
@@ -179,8 +181,13 @@ module EventMachine
 
     # A Connection whose initialize or post_init raises is closed, then the error
     # propagates from the call that made it.
-    def build_connection(klass, sig, args)
-      klass.new(sig, *args)
+    def build_connection(klass_or_conn, sig, args)
+      return klass_or_conn.new(sig, *args) if klass_or_conn.is_a?(Class)
+      conn = klass_or_conn
+      conn.instance_variable_set(:@signature, sig)
+      conn.__send__(:initialize, *args)
+      conn.post_init
+      conn
     rescue Exception # rubocop:disable Lint/RescueException -- re-raised
       @machine&.close_connection(sig, false)
       @conns.delete(sig)

@@ -1,6 +1,7 @@
 //! One entry of the descriptor table: a socket, pipe or watched fd, with its
 //! state, unsent bytes and timeouts.
 use super::outbound::Outbound;
+use super::tls::{TlsParams, TlsSession};
 use mio::Interest;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
@@ -62,6 +63,11 @@ pub struct Descriptor {
     pub is_server_side: bool,
     /// `close_connection_after_writing` before the connect completed.
     pub close_when_drained: bool,
+    pub tls: Option<Box<TlsSession>>,
+    /// `start_tls` before the connect completed: begins once it has.
+    pub tls_pending: Option<TlsParams>,
+    /// The TLS session needs the socket writable (handshake or a record to finish).
+    pub tls_want_write: bool,
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -89,6 +95,9 @@ impl Descriptor {
             last_peer: None,
             is_server_side: false,
             close_when_drained: false,
+            tls: None,
+            tls_pending: None,
+            tls_want_write: false,
         }
     }
 
@@ -105,8 +114,9 @@ impl Descriptor {
             Kind::Datagram => (!self.paused, !self.outbound.is_empty()),
             Kind::Stream => match self.state {
                 State::Connecting { .. } => (false, true),
-                State::Open => (!self.paused, !self.outbound.is_empty()),
-                State::ClosingAfterWriting => (false, true),
+                _ if self.tls.as_ref().is_some_and(|t| !t.handshaken()) => (true, self.tls_want_write),
+                State::Open => (!self.paused, !self.outbound.is_empty() || self.tls_want_write),
+                State::ClosingAfterWriting => (self.tls.is_some(), true),
             },
         };
         match (read, write) {

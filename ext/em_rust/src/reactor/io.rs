@@ -7,6 +7,7 @@ use super::net;
 use super::poller::Ready;
 use super::sig_map::SigMap;
 use super::signature::next_signature;
+use super::tls::{Progress, TlsError, TlsParams, TlsSession};
 use super::watches::{self, Inotify};
 use mio::unix::SourceFd;
 use mio::{Registry, Token};
@@ -36,6 +37,8 @@ pub enum Event {
     Notice { sig: u64, what: &'static str },
     NotifyReadable { sig: u64 },
     NotifyWritable { sig: u64 },
+    /// The TLS handshake finished (ssl_verify_peer / ssl_handshake_completed follow).
+    TlsHandshaken { sig: u64 },
     ProxyTargetUnbound { sig: u64 },
     ProxyCompleted { sig: u64 },
 }
@@ -214,6 +217,10 @@ impl Io {
                 }
                 false
             }
+            _ if d.tls.as_ref().is_some_and(|t| !t.handshaken()) => {
+                self.tls_handshake(ready.sig);
+                false
+            }
             _ => {
                 if ready.writable && !self.flush(ready.sig) {
                     return false;
@@ -232,9 +239,20 @@ impl Io {
         if errno == 0 {
             d.state = if d.close_when_drained { State::ClosingAfterWriting } else { State::Open };
             d.last_activity = Instant::now();
+            let pending_tls = d.tls_pending.take();
             self.events.push_back(Event::Completed { sig });
             self.update_interest(sig, false);
-            self.flush(sig);
+            match pending_tls {
+                Some(params) => {
+                    if let Err(e) = self.begin_tls(sig, &params) {
+                        let _ = e;
+                        self.schedule_close(sig, libc::EPROTO);
+                    }
+                }
+                None => {
+                    self.flush(sig);
+                }
+            }
             return;
         }
         // Try the next resolved address on a fresh socket, under the same signature.
@@ -302,6 +320,9 @@ impl Io {
         self.budget -= 1;
         let fd = d.fd;
         let datagram = d.kind == Kind::Datagram;
+        if d.tls.is_some() {
+            return self.tls_read(sig);
+        }
         let (n, peer) = if datagram {
             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -344,6 +365,88 @@ impl Io {
         true
     }
 
+    /// One TLS read; true if there may be more plaintext now.
+    fn tls_read(&mut self, sig: u64) -> bool {
+        let d = self.table.get_mut(&sig).expect("caller checked");
+        let tls = d.tls.as_mut().expect("caller checked");
+        match tls.read(&mut self.buf) {
+            Ok(Progress::Done(n)) => {
+                d.last_activity = Instant::now();
+                if d.proxy.is_some() {
+                    self.relay(sig, n);
+                } else {
+                    self.events.push_back(Event::Read { sig, len: n });
+                }
+                true
+            }
+            Ok(Progress::WantRead) => false,
+            Ok(Progress::WantWrite) => {
+                d.tls_want_write = true;
+                self.update_interest(sig, false);
+                false
+            }
+            Ok(Progress::Closed) => {
+                self.schedule_close(sig, 0);
+                false
+            }
+            Err(e) => {
+                self.schedule_close(sig, e.raw_os_error().unwrap_or(0));
+                false
+            }
+        }
+    }
+
+    /// Starts TLS on an open connection and takes the first handshake step.
+    fn begin_tls(&mut self, sig: u64, params: &TlsParams) -> Result<(), TlsError> {
+        let d = self.table.get_mut(&sig).expect("caller checked");
+        d.tls = Some(Box::new(TlsSession::new(d.fd, params, d.is_server_side)?));
+        self.tls_handshake(sig);
+        Ok(())
+    }
+
+    fn tls_handshake(&mut self, sig: u64) {
+        let Some(d) = self.table.get_mut(&sig) else { return };
+        let Some(tls) = d.tls.as_mut() else { return };
+        match tls.handshake() {
+            Ok(Progress::Done(_)) => {
+                d.tls_want_write = false;
+                d.last_activity = Instant::now();
+                self.events.push_back(Event::TlsHandshaken { sig });
+                self.update_interest(sig, false);
+                self.flush(sig);
+                // Application data may have arrived with the last handshake flight.
+                self.carry.push(sig);
+            }
+            Ok(Progress::WantRead) => {
+                d.tls_want_write = false;
+                self.update_interest(sig, false);
+            }
+            Ok(Progress::WantWrite) => {
+                d.tls_want_write = true;
+                self.update_interest(sig, false);
+            }
+            Ok(Progress::Closed) => self.schedule_close(sig, libc::ECONNRESET),
+            Err(e) => self.schedule_close(sig, e.raw_os_error().unwrap_or(libc::EPROTO)),
+        }
+    }
+
+    /// `start_tls`: now on an open connection, or once a pending connect completes.
+    pub fn start_tls(&mut self, sig: u64, params: TlsParams) -> Result<(), TlsError> {
+        let Some(d) = self.table.get_mut(&sig) else { return Ok(()) };
+        if d.kind != Kind::Stream || d.tls.is_some() {
+            return Ok(());
+        }
+        if d.connecting() {
+            d.tls_pending = Some(params);
+            return Ok(());
+        }
+        self.begin_tls(sig, &params)
+    }
+
+    pub fn tls(&self, sig: u64) -> Option<&TlsSession> {
+        self.table.get(&sig).and_then(|d| d.tls.as_deref())
+    }
+
     /// Moves `n` bytes just read on `sig` to its proxy target.
     fn relay(&mut self, sig: u64, n: usize) {
         let Some(Proxy { target, remaining }) = self.table.get_mut(&sig).and_then(|d| d.proxy.take()) else { return };
@@ -370,7 +473,25 @@ impl Io {
     /// Writes what it can; false if the descriptor is gone.
     fn flush(&mut self, sig: u64) -> bool {
         let Some(d) = self.table.get_mut(&sig) else { return false };
-        match d.outbound.flush(d.fd) {
+        let flushed = match d.tls.as_mut() {
+            Some(tls) if !tls.handshaken() => Ok(d.outbound.is_empty()),
+            Some(tls) => {
+                let mut want_write = false;
+                let result = d.outbound.flush_with(|data| match tls.write(data)? {
+                    Progress::Done(n) => Ok(Some(n)),
+                    Progress::WantWrite => {
+                        want_write = true;
+                        Ok(None)
+                    }
+                    Progress::WantRead => Ok(None),
+                    Progress::Closed => Err(io::Error::from_raw_os_error(libc::EPIPE)),
+                });
+                d.tls_want_write = want_write;
+                result
+            }
+            None => d.outbound.flush(d.fd),
+        };
+        match flushed {
             Ok(true) => {
                 if d.state == State::ClosingAfterWriting {
                     self.schedule_close(sig, 0);
@@ -543,7 +664,7 @@ impl Io {
             return 0;
         }
         d.outbound.push(data);
-        if d.state == State::Open && d.outbound.len() == data.len() {
+        if d.state == State::Open && d.outbound.len() == data.len() && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
             self.flush(sig);
         } else {
             self.update_interest(sig, false);
@@ -579,9 +700,12 @@ impl Io {
     }
 
     fn close_now(&mut self, sig: u64, errno: i32) {
-        let Some(d) = self.table.remove(&sig) else { return };
+        let Some(mut d) = self.table.remove(&sig) else { return };
         if d.interest.is_some() {
             let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+        }
+        if let Some(tls) = d.tls.as_mut().filter(|t| t.handshaken()) {
+            tls.shutdown();
         }
         if d.kind == Kind::Acceptor && !d.owned {
             // An attached listening socket stays open for its owner, but stops

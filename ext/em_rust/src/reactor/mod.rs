@@ -10,5 +10,6 @@ pub mod sig_map;
 pub mod signature;
 pub mod timer_fd;
 pub mod timers;
+pub mod tls;
 pub mod wakeup;
 pub mod watches;

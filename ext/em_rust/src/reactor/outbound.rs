@@ -52,6 +52,17 @@ impl Outbound {
         Ok(true)
     }
 
+    /// Writes through `write` (TLS): it returns Ok(None) when it cannot take more now.
+    pub fn flush_with(&mut self, mut write: impl FnMut(&[u8]) -> io::Result<Option<usize>>) -> io::Result<bool> {
+        while let Some(front) = self.chunks.front() {
+            match write(&front[self.offset..])? {
+                Some(n) => self.consume(n),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     fn write_some(&self, fd: RawFd) -> io::Result<usize> {
         let mut iov: [libc::iovec; MAX_IOVECS] = unsafe { std::mem::zeroed() };
         let mut count = 0;

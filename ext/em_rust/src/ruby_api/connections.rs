@@ -10,7 +10,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn em_error(ruby: &Ruby, class: &str, message: String) -> Error {
+pub(super) fn em_error(ruby: &Ruby, class: &str, message: String) -> Error {
     let em: RModule = ruby.class_object().const_get("EventMachine").expect("EventMachine is defined");
     match em.const_get::<_, RClass>(class) {
         Ok(class) => Error::new(magnus::ExceptionClass::from_value(class.as_value()).expect("an exception class"), message),

@@ -14,6 +14,7 @@ static PROXY_TARGET_UNBOUND: LazyId = LazyId::new("proxy_target_unbound");
 static PROXY_COMPLETED: LazyId = LazyId::new("proxy_completed");
 static EVENT_ACCEPTED: LazyId = LazyId::new("event_accepted");
 static EVENT_UNBOUND: LazyId = LazyId::new("event_unbound");
+static EVENT_TLS_HANDSHAKEN: LazyId = LazyId::new("event_tls_handshaken");
 
 impl Machine {
     /// Hands every pending I/O event of this turn to Ruby, one at a time; the table
@@ -61,6 +62,7 @@ impl Machine {
             Event::ProxyTargetUnbound { sig } => self.notify(ruby, sig, &PROXY_TARGET_UNBOUND),
             Event::ProxyCompleted { sig } => self.notify(ruby, sig, &PROXY_COMPLETED),
             Event::Accepted { server, sig } => em.funcall::<_, _, Value>(*EVENT_ACCEPTED, (server, sig)).map(drop),
+            Event::TlsHandshaken { sig } => em.funcall::<_, _, Value>(*EVENT_TLS_HANDSHAKEN, (sig,)).map(drop),
             Event::Unbound { sig, errno } => em.funcall::<_, _, Value>(*EVENT_UNBOUND, (sig, errno)).map(drop),
         }
     }

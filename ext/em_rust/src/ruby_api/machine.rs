@@ -354,5 +354,6 @@ pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
     class.define_method("stopping?", method!(Machine::stopping, 0))?;
     class.define_method("release", method!(Machine::release, 0))?;
     super::connections::init(ruby, class)?;
+    super::tls::init(class)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ mod gvl;
 mod jobs;
 mod machine;
 mod raw;
+mod tls;
 
 use magnus::{Error, Ruby};
 

@@ -1,0 +1,430 @@
+//! TLS for a connection, on OpenSSL (EventMachine's TLS is OpenSSL-shaped: cipher
+//! strings, DHE, ECDH curves, TLS 1.0–1.3 selection, OpenSSL names). A session
+//! wraps the connection's non-blocking fd; the descriptor table drives the
+//! handshake on readiness and moves plaintext through `read` / `write`.
+use openssl::dh::Dh;
+use openssl::error::ErrorStack;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    ErrorCode, HandshakeError, NameType, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream,
+    SslVerifyMode, SslVersion,
+};
+use openssl::x509::{X509Name, X509};
+use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
+use std::sync::OnceLock;
+
+pub const PROTO_SSLV2: u32 = 2;
+pub const PROTO_SSLV3: u32 = 4;
+pub const PROTO_TLSV1: u32 = 8;
+pub const PROTO_TLSV1_1: u32 = 16;
+pub const PROTO_TLSV1_2: u32 = 32;
+pub const PROTO_TLSV1_3: u32 = 64;
+
+/// EM's default cipher list.
+const DEFAULT_CIPHERS: &str = "ALL:!ADH:!LOW:!EXP:!DES-CBC3-SHA:@STRENGTH";
+
+/// Everything `start_tls` was given (EM's options plus em_rust's CA verification).
+#[derive(Default, Clone, Debug)]
+pub struct TlsParams {
+    pub private_key_file: Option<String>,
+    pub private_key: Option<String>,
+    pub private_key_pass: Option<String>,
+    pub cert_chain_file: Option<String>,
+    pub cert: Option<String>,
+    pub verify_peer: bool,
+    pub fail_if_no_peer_cert: bool,
+    pub sni_hostname: Option<String>,
+    pub cipher_list: Option<String>,
+    pub ecdh_curve: Option<String>,
+    pub dhparam: Option<String>,
+    pub protocols: u32,
+    pub ca_file: Option<String>,
+    pub ca_path: Option<String>,
+    pub ca_default: bool,
+    /// With a CA configured: check the peer's name (default true then).
+    pub verify_hostname: Option<bool>,
+    /// The host a client connected to (for the hostname check without sni_hostname).
+    pub connect_host: Option<String>,
+}
+
+impl TlsParams {
+    fn chain_verification(&self) -> bool {
+        self.ca_file.is_some() || self.ca_path.is_some() || self.ca_default
+    }
+}
+
+#[derive(Debug)]
+pub enum TlsError {
+    /// A key that would not load (EM::InvalidPrivateKey).
+    InvalidPrivateKey(String),
+    /// Anything else about the parameters.
+    BadParams(String),
+}
+
+/// Reads and writes the raw fd; WouldBlock when the socket has nothing / no room.
+struct Fd(RawFd);
+
+impl Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+impl Write for Fd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = unsafe { libc::send(self.0, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What an operation on the session came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    Done(usize),
+    /// Needs the socket readable (or writable) again.
+    WantRead,
+    WantWrite,
+    /// The peer closed the TLS session.
+    Closed,
+}
+
+pub struct TlsSession {
+    stream: SslStream<Fd>,
+    handshaken: bool,
+}
+
+impl TlsSession {
+    pub fn new(fd: RawFd, params: &TlsParams, server: bool) -> Result<Self, TlsError> {
+        let ctx = context(params, server)?;
+        let mut ssl = Ssl::new(&ctx).map_err(bad)?;
+        if server {
+            ssl.set_accept_state();
+        } else {
+            ssl.set_connect_state();
+            if let Some(name) = params.sni_hostname.as_deref() {
+                ssl.set_hostname(name).map_err(bad)?;
+            }
+            if params.chain_verification() && params.verify_hostname.unwrap_or(true) {
+                if let Some(host) = params.sni_hostname.as_deref().or(params.connect_host.as_deref()) {
+                    ssl.param_mut().set_host(host).map_err(bad)?;
+                }
+            }
+        }
+        let stream = SslStream::new(ssl, Fd(fd)).map_err(bad)?;
+        Ok(TlsSession { stream, handshaken: false })
+    }
+
+    pub fn handshaken(&self) -> bool {
+        self.handshaken
+    }
+
+    /// Advances the handshake; Done(0) once it has completed.
+    pub fn handshake(&mut self) -> io::Result<Progress> {
+        if self.handshaken {
+            return Ok(Progress::Done(0));
+        }
+        match self.stream.do_handshake() {
+            Ok(()) => {
+                self.handshaken = true;
+                Ok(Progress::Done(0))
+            }
+            Err(e) => classify(e),
+        }
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Progress> {
+        match self.stream.ssl_read(buf) {
+            Ok(0) => Ok(Progress::Closed),
+            Ok(n) => Ok(Progress::Done(n)),
+            Err(e) => classify(e),
+        }
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> io::Result<Progress> {
+        match self.stream.ssl_write(data) {
+            Ok(n) => Ok(Progress::Done(n)),
+            Err(e) => classify(e),
+        }
+    }
+
+    /// Sends close_notify (best effort: the socket closes right after).
+    pub fn shutdown(&mut self) {
+        let _ = self.stream.shutdown();
+    }
+
+    pub fn peer_cert_pem(&self) -> Option<Vec<u8>> {
+        self.stream.ssl().peer_certificate().and_then(|c| c.to_pem().ok())
+    }
+
+    pub fn cipher_name(&self) -> Option<String> {
+        self.stream.ssl().current_cipher().map(|c| c.name().to_string())
+    }
+
+    pub fn cipher_bits(&self) -> Option<i32> {
+        self.stream.ssl().current_cipher().map(|c| c.bits().secret)
+    }
+
+    pub fn protocol(&self) -> Option<String> {
+        self.handshaken.then(|| self.stream.ssl().version_str().to_string())
+    }
+
+    pub fn sni_hostname(&self) -> Option<String> {
+        self.stream.ssl().servername(NameType::HOST_NAME).map(str::to_string)
+    }
+
+    /// Did OpenSSL's own chain (and hostname) verification pass?
+    pub fn chain_verified(&self) -> bool {
+        self.stream.ssl().verify_result() == openssl::x509::X509VerifyResult::OK
+    }
+}
+
+fn classify(e: openssl::ssl::Error) -> io::Result<Progress> {
+    let code = e.code();
+    let text = e.to_string();
+    let io = e.into_io_error().ok();
+    match code {
+        ErrorCode::WANT_READ => Ok(Progress::WantRead),
+        ErrorCode::WANT_WRITE => Ok(Progress::WantWrite),
+        ErrorCode::ZERO_RETURN => Ok(Progress::Closed),
+        ErrorCode::SYSCALL => match io {
+            Some(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Progress::WantRead),
+            Some(e) => Err(e),
+            None => Ok(Progress::Closed),
+        },
+        _ => Err(io.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidData, text))),
+    }
+}
+
+fn bad(e: ErrorStack) -> TlsError {
+    TlsError::BadParams(e.to_string())
+}
+
+fn context(params: &TlsParams, server: bool) -> Result<SslContext, TlsError> {
+    let method = if server { SslMethod::tls_server() } else { SslMethod::tls_client() };
+    let mut ctx = SslContextBuilder::new(method).map_err(bad)?;
+    ctx.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER);
+    ctx.set_options(SslOptions::NO_COMPRESSION);
+    set_protocols(&mut ctx, params.protocols)?;
+    // TLS 1.0/1.1 and small DH groups need OpenSSL 3's security level 0, as EM allowed.
+    let ciphers = params.cipher_list.as_deref().unwrap_or(DEFAULT_CIPHERS);
+    let low_levels = params.protocols & (PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_SSLV3) != 0;
+    let ciphers = if low_levels && !ciphers.contains("@SECLEVEL") { format!("{ciphers}:@SECLEVEL=0") } else { ciphers.to_string() };
+    ctx.set_cipher_list(&ciphers).map_err(bad)?;
+    unsafe {
+        // SSL_CTX_set_dh_auto: DHE without a dhparam file.
+        openssl_sys::SSL_CTX_ctrl(ctx.as_ptr(), 118, 1, std::ptr::null_mut());
+    }
+    if let Some(file) = params.dhparam.as_deref() {
+        let pem = std::fs::read(file).map_err(|e| TlsError::BadParams(format!("dhparam {file}: {e}")))?;
+        let dh = Dh::params_from_pem(&pem).map_err(bad)?;
+        ctx.set_tmp_dh(&dh).map_err(bad)?;
+    }
+    if let Some(curve) = params.ecdh_curve.as_deref() {
+        ctx.set_groups_list(curve).map_err(|_| TlsError::BadParams(format!("invalid ecdh_curve: {curve}")))?;
+    }
+    load_identity(&mut ctx, params, server)?;
+    set_verification(&mut ctx, params, server)?;
+    Ok(ctx.build())
+}
+
+fn set_protocols(ctx: &mut SslContextBuilder, mask: u32) -> Result<(), TlsError> {
+    let mask = if mask == 0 { PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_TLSV1_2 | PROTO_TLSV1_3 } else { mask };
+    let levels = [
+        (PROTO_SSLV3, SslVersion::SSL3),
+        (PROTO_TLSV1, SslVersion::TLS1),
+        (PROTO_TLSV1_1, SslVersion::TLS1_1),
+        (PROTO_TLSV1_2, SslVersion::TLS1_2),
+        (PROTO_TLSV1_3, SslVersion::TLS1_3),
+    ];
+    let enabled: Vec<SslVersion> = levels.iter().filter(|(bit, _)| mask & bit != 0).map(|(_, v)| *v).collect();
+    let (Some(min), Some(max)) = (enabled.first(), enabled.last()) else {
+        return Err(TlsError::BadParams("no usable SSL/TLS protocol".into()));
+    };
+    ctx.set_min_proto_version(Some(*min)).map_err(bad)?;
+    ctx.set_max_proto_version(Some(*max)).map_err(bad)?;
+    // Gaps inside the range are switched off one by one.
+    let mut options = SslOptions::empty();
+    for (bit, option) in [(PROTO_TLSV1, SslOptions::NO_TLSV1), (PROTO_TLSV1_1, SslOptions::NO_TLSV1_1), (PROTO_TLSV1_2, SslOptions::NO_TLSV1_2), (PROTO_TLSV1_3, SslOptions::NO_TLSV1_3)] {
+        if mask & bit == 0 {
+            options |= option;
+        }
+    }
+    ctx.set_options(options);
+    Ok(())
+}
+
+fn load_identity(ctx: &mut SslContextBuilder, params: &TlsParams, server: bool) -> Result<(), TlsError> {
+    let key = load_key(params)?;
+    let has_cert = params.cert.is_some() || params.cert_chain_file.is_some();
+    match (key, has_cert) {
+        (Some(key), true) => {
+            if let Some(file) = params.cert_chain_file.as_deref() {
+                ctx.set_certificate_chain_file(file).map_err(bad)?;
+            } else if let Some(pem) = params.cert.as_deref() {
+                let mut chain = X509::stack_from_pem(pem.as_bytes()).map_err(bad)?.into_iter();
+                let leaf = chain.next().ok_or_else(|| TlsError::BadParams("no certificate in :cert".into()))?;
+                ctx.set_certificate(&leaf).map_err(bad)?;
+                for extra in chain {
+                    ctx.add_extra_chain_cert(extra).map_err(bad)?;
+                }
+            }
+            ctx.set_private_key(&key).map_err(|e| TlsError::InvalidPrivateKey(e.to_string()))?;
+            ctx.check_private_key().map_err(|e| TlsError::InvalidPrivateKey(e.to_string()))?;
+        }
+        (None, true) => {
+            if let Some(file) = params.cert_chain_file.as_deref() {
+                ctx.set_certificate_chain_file(file).map_err(bad)?;
+            }
+        }
+        (_, false) if server => {
+            // EM's servers always have a certificate: a built-in default one.
+            let (cert, key) = default_identity();
+            ctx.set_certificate(cert).map_err(bad)?;
+            ctx.set_private_key(key).map_err(bad)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn load_key(params: &TlsParams) -> Result<Option<PKey<Private>>, TlsError> {
+    let pem = match (params.private_key.as_deref(), params.private_key_file.as_deref()) {
+        (Some(pem), _) => pem.as_bytes().to_vec(),
+        (None, Some(file)) => std::fs::read(file).map_err(|e| TlsError::InvalidPrivateKey(format!("{file}: {e}")))?,
+        (None, None) => return Ok(None),
+    };
+    let key = match params.private_key_pass.as_deref() {
+        Some(pass) => PKey::private_key_from_pem_passphrase(&pem, pass.as_bytes()),
+        None => PKey::private_key_from_pem(&pem),
+    };
+    key.map(Some).map_err(|e| TlsError::InvalidPrivateKey(e.to_string()))
+}
+
+fn set_verification(ctx: &mut SslContextBuilder, params: &TlsParams, server: bool) -> Result<(), TlsError> {
+    if params.chain_verification() {
+        if let Some(file) = params.ca_file.as_deref() {
+            ctx.set_ca_file(file).map_err(bad)?;
+        }
+        if let Some(dir) = params.ca_path.as_deref() {
+            ctx.load_verify_locations(None, Some(std::path::Path::new(dir))).map_err(bad)?;
+        }
+        if params.ca_default {
+            ctx.set_default_verify_paths().map_err(bad)?;
+        }
+        // OpenSSL decides; Ruby's ssl_verify_peer may still reject afterwards.
+        let mut mode = SslVerifyMode::PEER;
+        if server && params.fail_if_no_peer_cert {
+            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+        }
+        ctx.set_verify(mode);
+    } else if params.verify_peer {
+        // EM's model: the certificate is accepted here and judged by ssl_verify_peer.
+        let mut mode = SslVerifyMode::PEER;
+        if server && params.fail_if_no_peer_cert {
+            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+        }
+        ctx.set_verify_callback(mode, |_, _| true);
+    } else {
+        ctx.set_verify(SslVerifyMode::NONE);
+    }
+    Ok(())
+}
+
+/// The built-in server identity: a self-signed certificate made once per process.
+fn default_identity() -> &'static (X509, PKey<Private>) {
+    static IDENTITY: OnceLock<(X509, PKey<Private>)> = OnceLock::new();
+    IDENTITY.get_or_init(|| {
+        // RSA, like EM's built-in certificate: DHE suites exist only for RSA keys.
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("RSA key")).expect("pkey");
+        let mut name = X509Name::builder().expect("name");
+        name.append_entry_by_nid(Nid::COMMONNAME, "em_rust default").expect("cn");
+        let name = name.build();
+        let mut builder = X509::builder().expect("x509");
+        builder.set_version(2).expect("version");
+        builder.set_subject_name(&name).expect("subject");
+        builder.set_issuer_name(&name).expect("issuer");
+        builder.set_pubkey(&key).expect("pubkey");
+        builder.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("time")).expect("not before");
+        builder.set_not_after(&openssl::asn1::Asn1Time::days_from_now(3650).expect("time")).expect("not after");
+        let serial = openssl::bn::BigNum::from_u32(1).and_then(|n| n.to_asn1_integer()).expect("serial");
+        builder.set_serial_number(&serial).expect("serial");
+        builder.sign(&key, openssl::hash::MessageDigest::sha256()).expect("sign");
+        (builder.build(), key)
+    })
+}
+
+/// For a handshake that failed before the stream existed (unused variants kept
+/// out of the public API).
+#[allow(dead_code)]
+fn describe(e: HandshakeError<Fd>) -> String {
+    match e {
+        HandshakeError::SetupFailure(e) => e.to_string(),
+        HandshakeError::Failure(m) | HandshakeError::WouldBlock(m) => m.error().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn drive(client: &mut TlsSession, server: &mut TlsSession) {
+        for _ in 0..100 {
+            let c = client.handshake().unwrap();
+            let s = server.handshake().unwrap();
+            if c == Progress::Done(0) && s == Progress::Done(0) {
+                return;
+            }
+        }
+        panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn handshake_and_data_over_a_socketpair_with_the_default_server_identity() {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut client = TlsSession::new(a.as_raw_fd(), &TlsParams::default(), false).unwrap();
+        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams::default(), true).unwrap();
+        drive(&mut client, &mut server);
+        assert_eq!(client.protocol().as_deref(), Some("TLSv1.3"));
+        assert!(client.peer_cert_pem().is_some());
+        assert_eq!(client.write(b"hello").unwrap(), Progress::Done(5));
+        let mut buf = [0u8; 16];
+        let mut got = server.read(&mut buf).unwrap();
+        for _ in 0..10 {
+            if got != Progress::WantRead {
+                break;
+            }
+            got = server.read(&mut buf).unwrap();
+        }
+        assert_eq!(got, Progress::Done(5));
+        assert_eq!(&buf[..5], b"hello");
+    }
+
+    #[test]
+    fn protocol_mask_selects_tls_1_2() {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let params = TlsParams { protocols: PROTO_TLSV1_2, cipher_list: Some("DHE,EDH".into()), ..Default::default() };
+        let mut client = TlsSession::new(a.as_raw_fd(), &params, false).unwrap();
+        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams { protocols: PROTO_TLSV1_2, ..Default::default() }, true).unwrap();
+        drive(&mut client, &mut server);
+        assert_eq!(client.protocol().as_deref(), Some("TLSv1.2"));
+        assert!(client.cipher_name().unwrap().contains("DHE"), "{:?}", client.cipher_name());
+    }
+}

@@ -1,0 +1,84 @@
+//! `start_tls` and the TLS getters: option conversion from Ruby and error mapping;
+//! the TLS work is in `reactor::tls`.
+use super::machine::Machine;
+use super::{connections, errors};
+use crate::reactor::tls::{TlsError, TlsParams};
+use magnus::{method, prelude::*, Error, RClass, RHash, RString, Ruby, Value};
+
+fn string_opt(opts: RHash, key: &str) -> Result<Option<String>, Error> {
+    let value: Option<Value> = opts.get(key);
+    match value {
+        Some(v) if !v.is_nil() => {
+            let s = String::try_convert(v)?;
+            Ok((!s.is_empty()).then_some(s))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn flag(opts: RHash, key: &str) -> bool {
+    opts.get(key).is_some_and(|v: Value| v.to_bool())
+}
+
+fn params(opts: RHash) -> Result<TlsParams, Error> {
+    let protocols: Option<Value> = opts.get("protocols");
+    Ok(TlsParams {
+        private_key_file: string_opt(opts, "private_key_file")?,
+        private_key: string_opt(opts, "private_key")?,
+        private_key_pass: string_opt(opts, "private_key_pass")?,
+        cert_chain_file: string_opt(opts, "cert_chain_file")?,
+        cert: string_opt(opts, "cert")?,
+        verify_peer: flag(opts, "verify_peer"),
+        fail_if_no_peer_cert: flag(opts, "fail_if_no_peer_cert"),
+        sni_hostname: string_opt(opts, "sni_hostname")?,
+        cipher_list: string_opt(opts, "cipher_list")?,
+        ecdh_curve: string_opt(opts, "ecdh_curve")?,
+        dhparam: string_opt(opts, "dhparam")?,
+        protocols: protocols.map(u32::try_convert).transpose()?.unwrap_or(0),
+        ca_file: string_opt(opts, "ca_file")?,
+        ca_path: string_opt(opts, "ca_path")?,
+        ca_default: flag(opts, "ca_default"),
+        verify_hostname: opts.get("verify_hostname").map(|v: Value| v.to_bool()),
+        connect_host: string_opt(opts, "connect_host")?,
+    })
+}
+
+impl Machine {
+    fn start_tls(ruby: &Ruby, rb_self: &Self, sig: u64, opts: RHash) -> Result<(), Error> {
+        let params = params(opts)?;
+        rb_self.io.borrow_mut().start_tls(sig, params).map_err(|e| match e {
+            TlsError::InvalidPrivateKey(msg) => connections::em_error(ruby, "InvalidPrivateKey", msg),
+            TlsError::BadParams(msg) => errors::runtime_error(ruby, msg),
+        })
+    }
+
+    fn peer_cert(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
+        rb_self.io.borrow().tls(sig).and_then(|t| t.peer_cert_pem()).map(|pem| ruby.str_from_slice(&pem))
+    }
+
+    fn cipher_name(&self, sig: u64) -> Option<String> {
+        self.io.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_name())
+    }
+
+    fn cipher_bits(&self, sig: u64) -> Option<i32> {
+        self.io.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_bits())
+    }
+
+    fn cipher_protocol(&self, sig: u64) -> Option<String> {
+        self.io.borrow().tls(sig).and_then(|t| t.protocol())
+    }
+
+    fn sni_hostname(&self, sig: u64) -> Option<String> {
+        self.io.borrow().tls(sig).and_then(|t| t.sni_hostname())
+    }
+}
+
+pub fn init(class: RClass) -> Result<(), Error> {
+    class.define_method("start_tls", method!(Machine::start_tls, 2))?;
+    class.define_method("peer_cert", method!(Machine::peer_cert, 1))?;
+    class.define_method("cipher_name", method!(Machine::cipher_name, 1))?;
+    class.define_method("cipher_bits", method!(Machine::cipher_bits, 1))?;
+    class.define_method("cipher_protocol", method!(Machine::cipher_protocol, 1))?;
+    class.define_method("sni_hostname", method!(Machine::sni_hostname, 1))?;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+# frozen_string_literal: true
+# TLS: EventMachine's start_tls options and checks, the protocol constants, and
+# the handshake's callbacks. The TLS itself is OpenSSL, in the Rust reactor.
+require "openssl"
+
+module EventMachine
+  EM_PROTO_SSLv2 = 2
+  EM_PROTO_SSLv3 = 4
+  EM_PROTO_TLSv1 = 8
+  EM_PROTO_TLSv1_1 = 16
+  EM_PROTO_TLSv1_2 = 32
+  EM_PROTO_TLSv1_3 = 64
+  OPENSSL_NO_SSL2 = true
+  OPENSSL_NO_SSL3 = true
+  OPENSSL_LIBRARY_VERSION = OpenSSL::OPENSSL_LIBRARY_VERSION
+  OPENSSL_VERSION = OpenSSL::OPENSSL_VERSION
+
+  TLS_PROTOCOLS = {
+    "sslv2" => EM_PROTO_SSLv2, "sslv3" => EM_PROTO_SSLv3, "tlsv1" => EM_PROTO_TLSv1,
+    "tlsv1_1" => EM_PROTO_TLSv1_1, "tlsv1_2" => EM_PROTO_TLSv1_2, "tlsv1_3" => EM_PROTO_TLSv1_3
+  }.freeze
+
+  class << self
+    # The TCP connect (or accept) is done and TLS has negotiated: with verify_peer
+    # the handler's ssl_verify_peer(pem) decides; then ssl_handshake_completed.
+    def event_tls_handshaken(sig)
+      conn = @conns[sig] or return
+      if conn.instance_variable_get(:@em_rust_verify_peer)
+        pem = @machine.peer_cert(sig)
+        return conn.close_connection unless pem && conn.ssl_verify_peer(pem)
+      end
+      conn.ssl_handshake_completed
+    end
+
+    # The protocols mask for :ssl_version (String or Array, any case).
+    def tls_protocols(versions)
+      return EM_PROTO_TLSv1 | EM_PROTO_TLSv1_1 | EM_PROTO_TLSv1_2 | EM_PROTO_TLSv1_3 if versions.nil?
+      Array(versions).flatten.sum do |version|
+        TLS_PROTOCOLS.fetch(version.to_s.downcase) { raise RuntimeError, "Unrecognized SSL/TLS Protocol: #{version}" }
+      end
+    end
+  end
+
+  class Connection
+    # Starts TLS on this connection (call it from post_init on a server, or from
+    # post_init / connection_completed on a client), with EventMachine's options:
+    # :private_key_file, :private_key, :private_key_pass, :cert_chain_file, :cert,
+    # :verify_peer, :fail_if_no_peer_cert, :sni_hostname, :cipher_list, :ecdh_curve,
+    # :dhparam, :ssl_version. em_rust also takes :ca_file, :ca_path, :ca_default (turn
+    # on OpenSSL chain verification) and :verify_hostname (default true with a CA).
+    def start_tls(args = {})
+      key_file = args[:private_key_file]
+      key = args[:private_key]
+      chain_file = args[:cert_chain_file]
+      cert = args[:cert]
+      [key_file, chain_file].each do |file|
+        next if file.nil? || file.empty?
+        raise FileNotFoundException, "Could not find #{file} for start_tls" unless File.exist?(file)
+      end
+      if present?(key_file) && present?(key)
+        raise BadPrivateKeyParams, "Specifying both private_key and private_key_file not allowed"
+      end
+      raise BadCertParams, "Specifying both cert and cert_chain_file not allowed" if present?(chain_file) && present?(cert)
+      if (present?(key_file) || present?(key)) && !present?(chain_file) && !present?(cert)
+        raise BadParams, "You have specified a private key to use, but not the related cert"
+      end
+
+      @em_rust_verify_peer = args[:verify_peer] ? true : false
+      options = {
+        "private_key_file" => key_file, "private_key" => key, "private_key_pass" => args[:private_key_pass],
+        "cert_chain_file" => chain_file, "cert" => cert, "verify_peer" => args[:verify_peer],
+        "fail_if_no_peer_cert" => args[:fail_if_no_peer_cert], "sni_hostname" => args[:sni_hostname],
+        "cipher_list" => args[:cipher_list], "ecdh_curve" => args[:ecdh_curve], "dhparam" => args[:dhparam],
+        "protocols" => EventMachine.tls_protocols(args[:ssl_version]),
+        "ca_file" => args[:ca_file], "ca_path" => args[:ca_path], "ca_default" => args[:ca_default],
+        "connect_host" => @em_rust_connect_host
+      }
+      options["verify_hostname"] = args[:verify_hostname] if args.key?(:verify_hostname)
+      EventMachine.start_tls_on(@signature, options.transform_values { |v| v.is_a?(Symbol) ? v.to_s : v })
+      nil
+    end
+
+    def get_peer_cert = EventMachine.tls_info(@signature, :peer_cert)
+    def get_cipher_bits = EventMachine.tls_info(@signature, :cipher_bits)
+    def get_cipher_name = EventMachine.tls_info(@signature, :cipher_name)
+    def get_cipher_protocol = EventMachine.tls_info(@signature, :cipher_protocol)
+    def get_sni_hostname = EventMachine.tls_info(@signature, :sni_hostname)
+
+    private
+
+    def present?(value) = !(value.nil? || (value.respond_to?(:empty?) && value.empty?))
+  end
+
+  class << self
+    def start_tls_on(sig, options)
+      machine!("evma_start_tls").start_tls(sig, options)
+    end
+
+    def tls_info(sig, what)
+      @machine&.public_send(what, sig)
+    end
+  end
+end
