@@ -21,15 +21,9 @@ module EventMachine
   }.freeze
 
   class << self
-    # The TCP connect (or accept) is done and TLS has negotiated: with verify_peer
-    # the handler's ssl_verify_peer(pem) decides; then ssl_handshake_completed.
+    # TLS has negotiated (ssl_verify_peer, if asked for, ran during the handshake).
     def event_tls_handshaken(sig)
-      conn = @conns[sig] or return
-      if conn.instance_variable_get(:@em_rust_verify_peer)
-        pem = @machine.peer_cert(sig)
-        return conn.close_connection unless pem && conn.ssl_verify_peer(pem)
-      end
-      conn.ssl_handshake_completed
+      @conns[sig]&.ssl_handshake_completed
     end
 
     # The protocols mask for :ssl_version (String or Array, any case).
@@ -65,7 +59,6 @@ module EventMachine
         raise BadParams, "You have specified a private key to use, but not the related cert"
       end
 
-      @em_rust_verify_peer = args[:verify_peer] ? true : false
       options = {
         "private_key_file" => key_file, "private_key" => key, "private_key_pass" => args[:private_key_pass],
         "cert_chain_file" => chain_file, "cert" => cert, "verify_peer" => args[:verify_peer],
@@ -99,5 +92,28 @@ module EventMachine
     def tls_info(sig, what)
       @machine&.public_send(what, sig)
     end
+
+    # EM's binding-level TLS functions (Connection#start_tls uses start_tls_on).
+    def set_tls_parms(sig, key_file, key, key_pass, chain_file, cert, verify_peer, fail_if_no_peer_cert,
+                      sni_hostname, cipher_list, ecdh_curve, dhparam, protocols)
+      (@tls_parms ||= {})[sig] = {
+        "private_key_file" => key_file, "private_key" => key, "private_key_pass" => key_pass,
+        "cert_chain_file" => chain_file, "cert" => cert, "verify_peer" => verify_peer,
+        "fail_if_no_peer_cert" => fail_if_no_peer_cert, "sni_hostname" => sni_hostname,
+        "cipher_list" => cipher_list, "ecdh_curve" => ecdh_curve, "dhparam" => dhparam, "protocols" => protocols
+      }
+      nil
+    end
+
+    def start_tls(sig)
+      start_tls_on(sig, (@tls_parms ||= {}).delete(sig) || { "protocols" => tls_protocols(nil) })
+      nil
+    end
+
+    def get_peer_cert(sig) = tls_info(sig, :peer_cert)
+    def get_cipher_bits(sig) = tls_info(sig, :cipher_bits)
+    def get_cipher_name(sig) = tls_info(sig, :cipher_name)
+    def get_cipher_protocol(sig) = tls_info(sig, :cipher_protocol)
+    def get_sni_hostname(sig) = tls_info(sig, :sni_hostname)
   end
 end

@@ -399,7 +399,7 @@ impl Io {
     /// Starts TLS on an open connection and takes the first handshake step.
     fn begin_tls(&mut self, sig: u64, params: &TlsParams) -> Result<(), TlsError> {
         let d = self.table.get_mut(&sig).expect("caller checked");
-        d.tls = Some(Box::new(TlsSession::new(d.fd, params, d.is_server_side)?));
+        d.tls = Some(Box::new(TlsSession::new(d.fd, params, d.is_server_side, sig)?));
         self.tls_handshake(sig);
         Ok(())
     }
@@ -707,6 +707,9 @@ impl Io {
         if let Some(tls) = d.tls.as_mut().filter(|t| t.handshaken()) {
             tls.shutdown();
         }
+        if d.kind == Kind::Stream && d.owned {
+            discard_unread(d.fd);
+        }
         if d.kind == Kind::Acceptor && !d.owned {
             // An attached listening socket stays open for its owner, but stops
             // listening (later connects are refused, as after EM's close).
@@ -852,4 +855,17 @@ impl Io {
 
 fn inotify_sigs(inotify: &Inotify) -> Vec<u64> {
     inotify.signatures()
+}
+
+/// Reads and drops what is waiting (bounded): closing a socket with unread input
+/// makes the kernel reset the connection, and the peer then loses data still in
+/// flight to it (e.g. the TLS 1.3 session tickets a client never reads).
+fn discard_unread(fd: RawFd) {
+    let mut scratch = [0u8; 16 * 1024];
+    for _ in 0..16 {
+        let n = unsafe { libc::recv(fd, scratch.as_mut_ptr().cast(), scratch.len(), libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            return;
+        }
+    }
 }

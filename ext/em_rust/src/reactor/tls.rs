@@ -12,8 +12,35 @@ use openssl::ssl::{
 };
 use openssl::x509::{X509Name, X509};
 use std::io::{self, Read, Write};
+use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
+
+/// Judges a peer certificate during the handshake, as EM's ssl_verify_peer does:
+/// (connection signature, the certificate OpenSSL is looking at, as PEM) -> accept?
+pub type Verifier<'a> = dyn FnMut(u64, &[u8]) -> bool + 'a;
+
+thread_local! {
+    static VERIFIER: Cell<Option<*mut Verifier<'static>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (which may drive handshakes) with `verifier` answering OpenSSL's
+/// verify callbacks. Without one installed, certificates are accepted.
+pub fn with_verifier<R>(verifier: &mut Verifier<'_>, f: impl FnOnce() -> R) -> R {
+    // The pointer never outlives this call: it is removed before returning.
+    let ptr: *mut Verifier<'static> = unsafe { std::mem::transmute(verifier as *mut Verifier<'_>) };
+    let previous = VERIFIER.with(|v| v.replace(Some(ptr)));
+    let result = f();
+    VERIFIER.with(|v| v.set(previous));
+    result
+}
+
+fn ask_verifier(sig: u64, pem: &[u8]) -> bool {
+    match VERIFIER.with(|v| v.get()) {
+        Some(verifier) => unsafe { (*verifier)(sig, pem) },
+        None => true,
+    }
+}
 
 pub const PROTO_SSLV2: u32 = 2;
 pub const PROTO_SSLV3: u32 = 4;
@@ -103,12 +130,35 @@ pub enum Progress {
 pub struct TlsSession {
     stream: SslStream<Fd>,
     handshaken: bool,
+    /// A key or certificate file that did not load: EM fails the handshake, not
+    /// start_tls.
+    broken: bool,
 }
 
 impl TlsSession {
-    pub fn new(fd: RawFd, params: &TlsParams, server: bool) -> Result<Self, TlsError> {
-        let ctx = context(params, server)?;
+    pub fn new(fd: RawFd, params: &TlsParams, server: bool, sig: u64) -> Result<Self, TlsError> {
+        let (ctx, broken) = context(params, server)?;
         let mut ssl = Ssl::new(&ctx).map_err(bad)?;
+        if params.verify_peer || params.chain_verification() {
+            let mut mode = SslVerifyMode::PEER;
+            if server && params.fail_if_no_peer_cert {
+                mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+            }
+            let chain = params.chain_verification();
+            let ask_ruby = params.verify_peer;
+            // OpenSSL calls this for each certificate it checks; with a CA store its
+            // verdict stands unless Ruby rejects; without, Ruby decides (EM's model).
+            ssl.set_verify_callback(mode, move |preverified, store| {
+                if chain && !preverified {
+                    return false;
+                }
+                if !ask_ruby {
+                    return true;
+                }
+                let pem = store.current_cert().and_then(|c| c.to_pem().ok()).unwrap_or_default();
+                ask_verifier(sig, &pem)
+            });
+        }
         if server {
             ssl.set_accept_state();
         } else {
@@ -118,12 +168,16 @@ impl TlsSession {
             }
             if params.chain_verification() && params.verify_hostname.unwrap_or(true) {
                 if let Some(host) = params.sni_hostname.as_deref().or(params.connect_host.as_deref()) {
-                    ssl.param_mut().set_host(host).map_err(bad)?;
+                    // An address is checked against the certificate's IP SANs.
+                    match host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
+                        Ok(ip) => ssl.param_mut().set_ip(ip).map_err(bad)?,
+                        Err(_) => ssl.param_mut().set_host(host).map_err(bad)?,
+                    }
                 }
             }
         }
         let stream = SslStream::new(ssl, Fd(fd)).map_err(bad)?;
-        Ok(TlsSession { stream, handshaken: false })
+        Ok(TlsSession { stream, handshaken: false, broken })
     }
 
     pub fn handshaken(&self) -> bool {
@@ -134,6 +188,9 @@ impl TlsSession {
     pub fn handshake(&mut self) -> io::Result<Progress> {
         if self.handshaken {
             return Ok(Progress::Done(0));
+        }
+        if self.broken {
+            return Err(io::Error::from_raw_os_error(libc::EPROTO));
         }
         match self.stream.do_handshake() {
             Ok(()) => {
@@ -168,16 +225,22 @@ impl TlsSession {
         self.stream.ssl().peer_certificate().and_then(|c| c.to_pem().ok())
     }
 
-    pub fn cipher_name(&self) -> Option<String> {
-        self.stream.ssl().current_cipher().map(|c| c.name().to_string())
+    /// OpenSSL's name; "(NONE)" before the handshake, as EM reports.
+    pub fn cipher_name(&self) -> String {
+        self.stream.ssl().current_cipher().map_or_else(|| "(NONE)".to_string(), |c| c.name().to_string())
     }
 
     pub fn cipher_bits(&self) -> Option<i32> {
         self.stream.ssl().current_cipher().map(|c| c.bits().secret)
     }
 
-    pub fn protocol(&self) -> Option<String> {
-        self.handshaken.then(|| self.stream.ssl().version_str().to_string())
+    /// The negotiated cipher's protocol version (OpenSSL's SSL_CIPHER_get_version,
+    /// what EM reports: "TLSv1.3", or "SSLv3" for an SSLv3-era cipher over TLS 1.2).
+    pub fn protocol(&self) -> String {
+        match self.stream.ssl().current_cipher() {
+            Some(cipher) if self.handshaken => cipher.version().to_string(),
+            _ => "(NONE)".to_string(),
+        }
     }
 
     pub fn sni_hostname(&self) -> Option<String> {
@@ -211,12 +274,14 @@ fn bad(e: ErrorStack) -> TlsError {
     TlsError::BadParams(e.to_string())
 }
 
-fn context(params: &TlsParams, server: bool) -> Result<SslContext, TlsError> {
+/// The context, and whether its key or certificate files failed to load.
+fn context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsError> {
     let method = if server { SslMethod::tls_server() } else { SslMethod::tls_client() };
     let mut ctx = SslContextBuilder::new(method).map_err(bad)?;
     ctx.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER);
     ctx.set_options(SslOptions::NO_COMPRESSION);
-    set_protocols(&mut ctx, params.protocols)?;
+    // No usable protocol (sslv2/sslv3, or none) fails the handshake, as in EM.
+    let mut broken = set_protocols(&mut ctx, params.protocols).is_err();
     // TLS 1.0/1.1 and small DH groups need OpenSSL 3's security level 0, as EM allowed.
     let ciphers = params.cipher_list.as_deref().unwrap_or(DEFAULT_CIPHERS);
     let low_levels = params.protocols & (PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_SSLV3) != 0;
@@ -227,22 +292,20 @@ fn context(params: &TlsParams, server: bool) -> Result<SslContext, TlsError> {
         openssl_sys::SSL_CTX_ctrl(ctx.as_ptr(), 118, 1, std::ptr::null_mut());
     }
     if let Some(file) = params.dhparam.as_deref() {
-        let pem = std::fs::read(file).map_err(|e| TlsError::BadParams(format!("dhparam {file}: {e}")))?;
-        let dh = Dh::params_from_pem(&pem).map_err(bad)?;
+        let pem = std::fs::read(file).map_err(|_| TlsError::InvalidPrivateKey(format!("dhparam: BIO_new_file({file}) failed")))?;
+        let dh = Dh::params_from_pem(&pem).map_err(|_| TlsError::InvalidPrivateKey(format!("dhparam: PEM_read_bio_DHparams({file}) failed")))?;
         ctx.set_tmp_dh(&dh).map_err(bad)?;
     }
     if let Some(curve) = params.ecdh_curve.as_deref() {
-        ctx.set_groups_list(curve).map_err(|_| TlsError::BadParams(format!("invalid ecdh_curve: {curve}")))?;
+        ctx.set_groups_list(curve).map_err(|_| TlsError::InvalidPrivateKey(format!("ecdh_curve: Unknown curve name: {curve}")))?;
     }
-    load_identity(&mut ctx, params, server)?;
-    set_verification(&mut ctx, params, server)?;
-    Ok(ctx.build())
+    broken |= load_identity(&mut ctx, params, server)?;
+    set_verification(&mut ctx, params)?;
+    Ok((ctx.build(), broken))
 }
 
 fn set_protocols(ctx: &mut SslContextBuilder, mask: u32) -> Result<(), TlsError> {
-    let mask = if mask == 0 { PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_TLSV1_2 | PROTO_TLSV1_3 } else { mask };
     let levels = [
-        (PROTO_SSLV3, SslVersion::SSL3),
         (PROTO_TLSV1, SslVersion::TLS1),
         (PROTO_TLSV1_1, SslVersion::TLS1_1),
         (PROTO_TLSV1_2, SslVersion::TLS1_2),
@@ -265,38 +328,51 @@ fn set_protocols(ctx: &mut SslContextBuilder, mask: u32) -> Result<(), TlsError>
     Ok(())
 }
 
-fn load_identity(ctx: &mut SslContextBuilder, params: &TlsParams, server: bool) -> Result<(), TlsError> {
-    let key = load_key(params)?;
-    let has_cert = params.cert.is_some() || params.cert_chain_file.is_some();
-    match (key, has_cert) {
-        (Some(key), true) => {
-            if let Some(file) = params.cert_chain_file.as_deref() {
-                ctx.set_certificate_chain_file(file).map_err(bad)?;
-            } else if let Some(pem) = params.cert.as_deref() {
-                let mut chain = X509::stack_from_pem(pem.as_bytes()).map_err(bad)?.into_iter();
-                let leaf = chain.next().ok_or_else(|| TlsError::BadParams("no certificate in :cert".into()))?;
-                ctx.set_certificate(&leaf).map_err(bad)?;
-                for extra in chain {
-                    ctx.add_extra_chain_cert(extra).map_err(bad)?;
-                }
-            }
-            ctx.set_private_key(&key).map_err(|e| TlsError::InvalidPrivateKey(e.to_string()))?;
-            ctx.check_private_key().map_err(|e| TlsError::InvalidPrivateKey(e.to_string()))?;
-        }
-        (None, true) => {
-            if let Some(file) = params.cert_chain_file.as_deref() {
-                ctx.set_certificate_chain_file(file).map_err(bad)?;
-            }
-        }
-        (_, false) if server => {
+/// Loads the key and certificate. As in EM, a bad :private_key / :cert string raises
+/// (InvalidPrivateKey) while files that do not load only fail the handshake: the
+/// return value says so.
+fn load_identity(ctx: &mut SslContextBuilder, params: &TlsParams, server: bool) -> Result<bool, TlsError> {
+    // Only a :private_key string that does not load (or match) raises; files and
+    // :cert strings that do not load fail the handshake.
+    let raises = params.private_key.is_some();
+    let key = match load_key(params) {
+        Ok(key) => key,
+        Err(e) if raises => return Err(e),
+        Err(_) => return Ok(true),
+    };
+    let mut cert_loaded = true;
+    let loaded = (|| -> Result<(), TlsError> {
+        if let Some(file) = params.cert_chain_file.as_deref() {
+            ctx.set_certificate_chain_file(file).map_err(invalid_key)?;
+        } else if let Some(pem) = params.cert.as_deref() {
+            let leaf = X509::stack_from_pem(pem.as_bytes()).ok().and_then(|c| c.into_iter().next());
+            let Some(leaf) = leaf else {
+                cert_loaded = false;
+                return Ok(());
+            };
+            ctx.set_certificate(&leaf).map_err(invalid_key)?;
+        } else if server && key.is_none() {
             // EM's servers always have a certificate: a built-in default one.
             let (cert, key) = default_identity();
             ctx.set_certificate(cert).map_err(bad)?;
             ctx.set_private_key(key).map_err(bad)?;
+            return Ok(());
         }
-        _ => {}
+        if let Some(key) = key.as_ref() {
+            ctx.set_private_key(key).map_err(invalid_key)?;
+            ctx.check_private_key().map_err(invalid_key)?;
+        }
+        Ok(())
+    })();
+    match loaded {
+        Ok(()) => Ok(!cert_loaded),
+        Err(_) if !raises => Ok(true),
+        Err(e) => Err(e),
     }
-    Ok(())
+}
+
+fn invalid_key(e: ErrorStack) -> TlsError {
+    TlsError::InvalidPrivateKey(e.to_string())
 }
 
 fn load_key(params: &TlsParams) -> Result<Option<PKey<Private>>, TlsError> {
@@ -305,14 +381,14 @@ fn load_key(params: &TlsParams) -> Result<Option<PKey<Private>>, TlsError> {
         (None, Some(file)) => std::fs::read(file).map_err(|e| TlsError::InvalidPrivateKey(format!("{file}: {e}")))?,
         (None, None) => return Ok(None),
     };
-    let key = match params.private_key_pass.as_deref() {
-        Some(pass) => PKey::private_key_from_pem_passphrase(&pem, pass.as_bytes()),
-        None => PKey::private_key_from_pem(&pem),
-    };
-    key.map(Some).map_err(|e| TlsError::InvalidPrivateKey(e.to_string()))
+    // Never a passphrase prompt: no passphrase means an empty one.
+    let pass = params.private_key_pass.as_deref().unwrap_or("");
+    PKey::private_key_from_pem_passphrase(&pem, pass.as_bytes()).map(Some).map_err(invalid_key)
 }
 
-fn set_verification(ctx: &mut SslContextBuilder, params: &TlsParams, server: bool) -> Result<(), TlsError> {
+/// CA stores for em_rust's chain verification; the verify mode itself is set per
+/// connection (see `TlsSession::new`).
+fn set_verification(ctx: &mut SslContextBuilder, params: &TlsParams) -> Result<(), TlsError> {
     if params.chain_verification() {
         if let Some(file) = params.ca_file.as_deref() {
             ctx.set_ca_file(file).map_err(bad)?;
@@ -323,22 +399,8 @@ fn set_verification(ctx: &mut SslContextBuilder, params: &TlsParams, server: boo
         if params.ca_default {
             ctx.set_default_verify_paths().map_err(bad)?;
         }
-        // OpenSSL decides; Ruby's ssl_verify_peer may still reject afterwards.
-        let mut mode = SslVerifyMode::PEER;
-        if server && params.fail_if_no_peer_cert {
-            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
-        }
-        ctx.set_verify(mode);
-    } else if params.verify_peer {
-        // EM's model: the certificate is accepted here and judged by ssl_verify_peer.
-        let mut mode = SslVerifyMode::PEER;
-        if server && params.fail_if_no_peer_cert {
-            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
-        }
-        ctx.set_verify_callback(mode, |_, _| true);
-    } else {
-        ctx.set_verify(SslVerifyMode::NONE);
     }
+    ctx.set_verify(SslVerifyMode::NONE);
     Ok(())
 }
 
@@ -397,10 +459,10 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         b.set_nonblocking(true).unwrap();
-        let mut client = TlsSession::new(a.as_raw_fd(), &TlsParams::default(), false).unwrap();
-        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams::default(), true).unwrap();
+        let mut client = TlsSession::new(a.as_raw_fd(), &TlsParams::default(), false, 1).unwrap();
+        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams::default(), true, 2).unwrap();
         drive(&mut client, &mut server);
-        assert_eq!(client.protocol().as_deref(), Some("TLSv1.3"));
+        assert_eq!(client.protocol(), "TLSv1.3");
         assert!(client.peer_cert_pem().is_some());
         assert_eq!(client.write(b"hello").unwrap(), Progress::Done(5));
         let mut buf = [0u8; 16];
@@ -421,10 +483,10 @@ mod tests {
         a.set_nonblocking(true).unwrap();
         b.set_nonblocking(true).unwrap();
         let params = TlsParams { protocols: PROTO_TLSV1_2, cipher_list: Some("DHE,EDH".into()), ..Default::default() };
-        let mut client = TlsSession::new(a.as_raw_fd(), &params, false).unwrap();
-        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams { protocols: PROTO_TLSV1_2, ..Default::default() }, true).unwrap();
+        let mut client = TlsSession::new(a.as_raw_fd(), &params, false, 1).unwrap();
+        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams { protocols: PROTO_TLSV1_2, ..Default::default() }, true, 2).unwrap();
         drive(&mut client, &mut server);
-        assert_eq!(client.protocol().as_deref(), Some("TLSv1.2"));
-        assert!(client.cipher_name().unwrap().contains("DHE"), "{:?}", client.cipher_name());
+        assert_eq!(client.protocol(), "TLSv1.2");
+        assert!(client.cipher_name().contains("DHE"), "{:?}", client.cipher_name());
     }
 }

@@ -4,6 +4,7 @@
 use super::machine::Machine;
 use super::raw;
 use crate::reactor::io::Event;
+use crate::reactor::tls;
 use magnus::{prelude::*, value::LazyId, Error, Ruby, Value};
 
 static RECEIVE_DATA: LazyId = LazyId::new("receive_data");
@@ -21,10 +22,23 @@ impl Machine {
     /// is never borrowed while Ruby runs.
     pub(super) fn dispatch_io(&self, ruby: &Ruby) -> Result<(), Error> {
         loop {
-            let event = self.io.borrow_mut().next_event();
+            let event = self.next_event(ruby)?;
             let Some(event) = event else { return Ok(()) };
             let result = self.deliver(ruby, event);
             self.handled(ruby, result)?;
+        }
+    }
+
+    /// The table's next event. TLS handshakes advance inside it, and OpenSSL's verify
+    /// callback asks Ruby's ssl_verify_peer there (EM's order: during the handshake).
+    fn next_event(&self, ruby: &Ruby) -> Result<Option<Event>, Error> {
+        let mut failure = None;
+        let event = tls::with_verifier(&mut |sig, pem| self.verify_peer(ruby, sig, pem, &mut failure), || {
+            self.io.borrow_mut().next_event()
+        });
+        match failure {
+            Some(e) => self.handled(ruby, Err(e)).map(|()| event),
+            None => Ok(event),
         }
     }
 
@@ -34,7 +48,13 @@ impl Machine {
     pub(super) fn dispatch_all(&self, ruby: &Ruby) -> Result<(), Error> {
         let mut first_error = None;
         loop {
-            let event = self.io.borrow_mut().next_event();
+            let event = match self.next_event(ruby) {
+                Ok(event) => event,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
             let Some(event) = event else { break };
             let result = self.deliver(ruby, event);
             if let Err(e) = self.handled(ruby, result) {
@@ -74,7 +94,7 @@ impl Machine {
         }
     }
 
-    fn connection(&self, ruby: &Ruby, sig: u64) -> Option<Value> {
+    pub(super) fn connection(&self, ruby: &Ruby, sig: u64) -> Option<Value> {
         let conns = ruby.get_inner(self.conns);
         let conn = raw::hash_get(conns, ruby.integer_from_u64(sig).as_value());
         (!conn.is_nil()).then_some(conn)

@@ -57,7 +57,7 @@ impl Machine {
     }
 
     fn cipher_name(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_name())
+        self.io.borrow().tls(sig).map(|t| t.cipher_name())
     }
 
     fn cipher_bits(&self, sig: u64) -> Option<i32> {
@@ -65,7 +65,21 @@ impl Machine {
     }
 
     fn cipher_protocol(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).and_then(|t| t.protocol())
+        self.io.borrow().tls(sig).map(|t| t.protocol())
+    }
+
+    /// OpenSSL's verify callback, during a handshake: asks the connection's
+    /// ssl_verify_peer(pem). A Ruby exception rejects the certificate and is kept
+    /// for the caller to raise once OpenSSL has returned.
+    pub(super) fn verify_peer(&self, ruby: &Ruby, sig: u64, pem: &[u8], failure: &mut Option<Error>) -> bool {
+        let Some(conn) = self.connection(ruby, sig) else { return false };
+        match conn.funcall::<_, _, Value>("ssl_verify_peer", (ruby.str_from_slice(pem),)) {
+            Ok(answer) => answer.to_bool(),
+            Err(e) => {
+                failure.get_or_insert(e);
+                false
+            }
+        }
     }
 
     fn sni_hostname(&self, sig: u64) -> Option<String> {
