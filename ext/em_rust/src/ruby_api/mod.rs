@@ -5,6 +5,7 @@ mod gvl;
 mod jobs;
 mod machine;
 mod raw;
+mod rethinkdb;
 
 use magnus::{Error, Ruby};
 
@@ -12,5 +13,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let em = ruby.define_module("EventMachine")?;
     machine::init(ruby, em)?;
     jobs::init(ruby, em)?;
+    rethinkdb::init(ruby)?;
     Ok(())
 }
