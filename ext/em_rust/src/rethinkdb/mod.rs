@@ -1,10 +1,13 @@
-//! The RethinkDB wire protocol (V1_0, JSON), free of Ruby and of I/O: the caller
-//! moves the bytes, these types say what to send and what was received.
+//! The RethinkDB wire protocol (V1_0, JSON), free of Ruby. The protocol itself is
+//! sans-IO: the caller moves the bytes, these types say what to send and what
+//! was received.
 //!
 //! - [`handshake`]: the V1_0 handshake with SCRAM-SHA-256 authentication ([`scram`]).
 //! - [`framing`]: query frames out, response frames in (any chunking).
 //! - [`json`]: decodes a response payload through a [`json::Builder`], so the Ruby
 //!   glue builds Ruby objects directly while tests build plain Rust values.
+//! - [`socket`]: the one part that does I/O: the above driven over a non-blocking
+//!   TCP socket with poll(2) waits that signals interrupt (still no Ruby).
 //!
 //! Every decoder here takes arbitrary bytes from the network: bad input is an
 //! error value with a message meant for the user, never a panic or an unbounded
@@ -13,6 +16,7 @@ pub mod framing;
 pub mod handshake;
 pub mod json;
 pub mod scram;
+pub mod socket;
 
 #[cfg(test)]
 mod fuzz_tests;
