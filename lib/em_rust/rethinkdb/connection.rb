@@ -170,6 +170,11 @@ module RethinkDB
       res["r"][0]
     end
 
+    # The local port of the socket (nil when closed).
+    def client_port
+      open? && @transport.respond_to?(:local_port) ? @transport.local_port : nil
+    end
+
     def inspect
       db = @default_opts[:db] || RQL.new.db("test")
       "#<RethinkDB::Connection:#{object_id} (#{@host}:#{@port}) (Default DB: #{db.inspect}) " \
@@ -220,8 +225,8 @@ module RethinkDB
 
     # The transport failed (EOF, read error, bad frame): every waiting query
     # gets `{t: CLIENT_ERROR, r: [message]}` and the connection is closed.
-    def connection_lost(error)
-      lose_connection(error)
+    def connection_lost(error, transport = @transport)
+      lose_connection(error, transport)
     end
 
     # --- used by QueryHandle, Cursor and EM_Guard -----------------------------
@@ -366,11 +371,13 @@ module RethinkDB
     # Reads one response as the synchronous reader and routes it; false if
     # none came within `timeout`.
     def read_one(timeout)
+      transport = @transport
       pair = begin
-        @transport.read_response(timeout)
+        raise ReqlDriverError, "Connection is closed." unless transport
+        transport.read_response(timeout)
       rescue ReqlError, IOError, SystemCallError => e
         release_reader
-        lose_connection(e)
+        lose_connection(e, transport)
         return true
       end
       release_reader
@@ -403,10 +410,12 @@ module RethinkDB
       end
     end
 
-    def lose_connection(error)
+    # `transport` is the one that failed: nothing to do if the connection has
+    # been closed or reopened since.
+    def lose_connection(error, transport)
       message = error.is_a?(Exception) ? error.message : error.to_s
       handles = @lock.synchronize do
-        return if @lost
+        return if @lost || transport.nil? || !transport.equal?(@transport)
         @lost = true
         lost = []
         @waiters.each do |token, waiter|
@@ -422,7 +431,7 @@ module RethinkDB
         lost
       end
       begin
-        @transport&.close
+        transport.close
       rescue StandardError
         nil
       end

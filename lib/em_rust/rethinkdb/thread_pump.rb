@@ -44,7 +44,7 @@ module RethinkDB
         end
       rescue ReqlError, IOError, SystemCallError => e
         @running = false
-        @conn.connection_lost(e)
+        @conn.connection_lost(e, @transport)
       ensure
         @conn.release_reader
       end
