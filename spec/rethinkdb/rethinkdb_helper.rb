@@ -179,6 +179,14 @@ module RethinkDBSpec
       end
     end
 
+    # A response the socket holds: what `read_response` returns next.
+    def respond_directly(token, response)
+      @lock.synchronize do
+        @pending << [token, JSON.parse(JSON.generate(response))]
+        @cond.broadcast
+      end
+    end
+
     def lose(message = "Connection closed by server.")
       @closed = true
       @conn&.connection_lost(RethinkDB::ReqlDriverError.new(message))
