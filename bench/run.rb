@@ -11,6 +11,8 @@
 #   BENCH_IMPLS=a,b        the two sides (default em_rust,eventmachine)
 #   BENCH_OUT=path         where to write the markdown (default bench/results.md for a
 #                          full default run, tmp/bench-results.md otherwise)
+#   BENCH_RAW=path         every child's whole result line (with its info: sizes, CPU
+#                          user/system seconds...) as JSON lines (default tmp/bench-raw.jsonl)
 require "json"
 require "rbconfig"
 require "etc"
@@ -24,7 +26,8 @@ $stdout.sync = true
 BENCH_DIR = __dir__
 ROOT = File.expand_path("..", __dir__)
 BENCHMARKS = %w[next_tick_chain next_tick_burst defer_trivial defer_sleeping
-                timers_bulk timer_lateness periodic_timer].freeze
+                timers_bulk timer_lateness periodic_timer
+                echo_pingpong echo_external stream connections_5000 thin_wrk].freeze
 RESULT_PREFIX = "BENCH_RESULT "
 QUICK = ENV["BENCH_QUICK"] == "1"
 ROUNDS = Integer(ENV.fetch("BENCH_ROUNDS", QUICK ? "1" : "5"))
@@ -35,6 +38,7 @@ unless IMPLS.size == 2 && IMPLS.all? { |i| %w[em_rust eventmachine].include?(i) 
 end
 SIDES = IMPLS.uniq.size == 2 ? IMPLS : IMPLS.each_with_index.map { |impl, i| "#{impl}##{i + 1}" }
 DEFAULT_RUN = ARGV.empty? && !QUICK && IMPLS == %w[em_rust eventmachine]
+RAW = ENV["BENCH_RAW"] || File.join(ROOT, "tmp", "bench-raw.jsonl")
 OUT = ENV["BENCH_OUT"] || (DEFAULT_RUN ? File.join(BENCH_DIR, "results.md") : File.join(ROOT, "tmp", "bench-results.md"))
 
 selected = BENCHMARKS.select { |b| ARGV.empty? || ARGV.any? { |f| b.include?(f) } }
@@ -130,6 +134,9 @@ end
 $stderr.puts "bench: #{selected.size} benchmarks × #{ROUNDS} rounds, #{SIDES.join(' vs ')}#{QUICK ? ' (quick sizes)' : ''}"
 so_at_start = so_identity
 load_at_start = loadavg
+FileUtils.mkdir_p(File.dirname(RAW))
+raw = File.open(RAW, "w")
+raw.sync = true
 runs = {} # bench => [[results of side 0], [results of side 1]]
 failures = []
 loaded = {}
@@ -140,6 +147,7 @@ selected.each do |bench|
     order.each do |side|
       result, error = run_child(bench, IMPLS[side], "#{bench}-round#{round + 1}-#{SIDES[side]}")
       if result
+        raw.puts JSON.generate(result.merge("round" => round + 1))
         runs[bench][side] << result
         loaded[SIDES[side]] ||= result["loaded"]
         _key, m = result["metrics"].first
@@ -152,13 +160,14 @@ selected.each do |bench|
   end
 end
 
+raw.close
 notes = []
 if IMPLS.include?("em_rust") && so_identity != so_at_start
   notes << "lib/em_rust/em_rust.so changed during the run: the em_rust results mix builds (and a child may have crashed on it)"
 end
 
 A, B = IMPLS == %w[em_rust eventmachine] ? %w[ours EM] : %w[#1 #2]
-RATIO_HEADER = "ratio, >1 = #{SIDES[0]} better (rates #{A}/#{B}; µs, MB #{B}/#{A})"
+RATIO_HEADER = "ratio, >1 = #{SIDES[0]} better (rates #{A}/#{B}; µs, ms, MB, kB #{B}/#{A})"
 HEADER = ["benchmark", "metric", "#{SIDES[0]} (median)", "#{SIDES[1]} (median)", RATIO_HEADER, "target", "met"].freeze
 rows = []
 selected.each do |bench|
@@ -202,10 +211,11 @@ md = +"# em_rust benchmarks\n\n"
 md << "- Date: #{Time.now.utc.strftime('%Y-%m-%d %H:%M UTC')}\n"
 md << "- Machine: #{Etc.nprocessors} CPUs#{cpu ? " (#{cpu.strip})" : ''}, #{RUBY_DESCRIPTION}; load average #{load_at_start} at start, #{loadavg} at end\n"
 md << "- Implementations: #{SIDES.map { |s| "#{s} = #{loaded[s] || 'not loaded'}" }.join('; ')}\n"
+md << "- em_rust.so: #{so_at_start ? "#{so_at_start[1]} bytes, modified #{so_at_start[2].utc.strftime('%Y-%m-%d %H:%M:%S UTC')}" : 'absent'}\n" if IMPLS.include?("em_rust")
 md << "- Rounds: #{ROUNDS}#{QUICK ? ' (BENCH_QUICK: small sizes)' : ''}; each round runs every benchmark once per " \
       "implementation, each in a fresh process, alternating which goes first. Medians of the rounds.\n"
 md << "- Ratio: > 1 means #{SIDES[0]} is better — #{SIDES[0]}/#{SIDES[1]} for rates and fires, " \
-      "#{SIDES[1]}/#{SIDES[0]} for latencies, timer errors (µs) and peak RSS (MB).\n"
+      "#{SIDES[1]}/#{SIDES[0]} for latencies (µs, ms), timer errors (µs), peak RSS (MB) and RSS per connection (kB).\n"
 md << "- Command: `ruby bench/run.rb#{ARGV.empty? ? '' : " #{ARGV.join(' ')}"}`\n\n"
 md << "| #{HEADER.join(' | ')} |\n"
 md << "|#{HEADER.each_index.map { |i| i.between?(2, 4) ? '---:' : '---' }.join('|')}|\n"
@@ -218,5 +228,5 @@ notes.each { |n| md << "\n**Warning:** #{n}\n" }
 FileUtils.mkdir_p(File.dirname(OUT))
 File.write(OUT, md)
 puts
-puts "Written to #{OUT.delete_prefix("#{ROOT}/")}"
+puts "Written to #{OUT.delete_prefix("#{ROOT}/")} (raw results: #{RAW.delete_prefix("#{ROOT}/")})"
 exit(failures.empty? ? 0 : 1)

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
-# The targets of issue 2 (item 9), in one place. Each is a minimum for the ratio the
-# driver prints, where > 1 always means em_rust is better: ours/theirs for
-# throughputs, theirs/ours for latencies and memory.
+# The targets of issue 2 (item 9: the reactor) and issue 3 (item 7: connections), in
+# one place. Each is a minimum for the ratio the driver prints, where > 1 always means
+# em_rust is better: ours/theirs for throughputs, theirs/ours for latencies and memory.
 module BenchTargets
   # "benchmark/metric" (or "*/metric" for every benchmark) => [minimum ratio, as the issue says it]
   TARGETS = {
@@ -11,6 +11,13 @@ module BenchTargets
     "defer_sleeping/ops_per_s" => [0.95, "≥ 0.95× EM"],
     "timers_bulk/timers_per_s" => [1.5, "≥ 1.5× EM"],
     "timer_lateness/p99_us" => [1.0, "≤ EM's"],
+    "echo_pingpong/rt_per_s" => [1.25, "≥ 1.25× EM"],
+    "echo_external/rt_per_s" => [1.25, "≥ 1.25× EM"],
+    "stream/mb_per_s" => [1.5, "≥ 1.5× EM"],
+    "connections_5000/conns_per_s" => [2.0, "≥ 2× EM"],
+    "connections_5000/rss_per_conn_kb" => [1.0, "≤ EM's"],
+    "thin_wrk/req_per_s" => [1.1, "≥ 1.1× EM"],
+    "thin_wrk/p99_ms" => [1.0, "≤ EM's"],
     "*/peak_rss_mb" => [1.0, "≤ EM's"],
   }.freeze
 

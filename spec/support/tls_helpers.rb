@@ -297,7 +297,7 @@ module TlsHelpers
   # it. It stops once both ends have unbound, or when `until_cond` (given
   # server, client) holds. Returns [server, client, log]. `client_class` may
   # be a TlsEnd subclass.
-  def tls_pair(server: {}, client: {}, limit: 6, until_cond: nil, what: "both ends to unbind", client_class: TlsEnd)
+  def tls_pair(server: {}, client: {}, limit: 10, until_cond: nil, what: "both ends to unbind", client_class: TlsEnd)
     log = []
     srv = nil
     cl = nil
@@ -322,12 +322,6 @@ module TlsHelpers
   # Inside the reactor: a TlsEnd client connected to 127.0.0.1:port.
   def tls_connect(port, opts = {}, log = [])
     EM.connect(HOST, port, TlsEnd, :client, log, opts)
-  end
-
-  # A client that closes once its handshake completes (after `send`, if any,
-  # and once `expect` bytes have arrived, if given).
-  def closing_client(**opts)
-    { on_handshake: ->(c) { c.close_connection_after_writing } }.merge(opts)
   end
 
   # ---- Ruby OpenSSL peers, each on its own thread, every wait bounded --------
@@ -371,7 +365,7 @@ module TlsHelpers
 
   # Connects a Ruby SSLSocket to 127.0.0.1:port on a new thread and yields it
   # there (closed afterwards). Returns the Thread; its value is the block's.
-  def ruby_tls_client(port, ctx: ruby_client_ctx, hostname: nil, timeout: 5)
+  def ruby_tls_client(port, ctx: ruby_client_ctx, hostname: nil, timeout: 10)
     tls_thread do
       deadline = now + bound(timeout)
       tcp = TCPSocket.new(HOST, port)
@@ -391,7 +385,7 @@ module TlsHelpers
   # A Ruby TLS server (TCPServer + SSLSocket) on a free loopback port, serving
   # one connection on a new thread: yields the accepted SSLSocket (closed
   # afterwards). Returns [port, thread]; the thread's value is the block's.
-  def ruby_tls_server(ctx: ruby_server_ctx, timeout: 5)
+  def ruby_tls_server(ctx: ruby_server_ctx, timeout: 10)
     server = TCPServer.new(HOST, 0)
     port = server.addr[1]
     th = tls_thread do
@@ -475,6 +469,9 @@ end
 RSpec.configure do |config|
   config.include ConnectionHelpers, file_path: %r{spec/tls/}
   config.include TlsHelpers, file_path: %r{spec/tls/}
+  # Several handshakes per example, on a loaded 2-core box: 30 s unless the
+  # example says otherwise (each reactor run has its own, shorter deadline).
+  config.define_derived_metadata(file_path: %r{spec/tls/}) { |meta| meta[:timeout] ||= 30 }
   # Key generation takes a second or two: not inside an example's time limit.
   config.before(:context, file_path: %r{spec/tls/}) { TlsHelpers::Certs.instance }
   config.after(:each, file_path: %r{spec/tls/}) do

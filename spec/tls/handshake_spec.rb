@@ -139,7 +139,7 @@ RSpec.describe "TLS handshake (start_tls, ssl_handshake_completed, ssl_verify_pe
       cert = OpenSSL::X509::Certificate.new(cl.at_handshake[:peer_cert])
       expect(cert.issuer.to_s).to eq(cert.subject.to_s)
       expect(cert.public_key).to be_a(OpenSSL::PKey::RSA)
-      expect(cert.not_before).to be < Time.now
+      expect(cert.not_before).to be <= Time.now
       expect(cert.not_after).to be > Time.now
       expect(cl.received).to eq("hello")
     end

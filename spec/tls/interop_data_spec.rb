@@ -8,7 +8,7 @@ require "spec_helper"
 RSpec.describe "TLS data and interop" do
   describe "EM client and EM server" do
     TlsHelpers::SIZES.each do |label, size|
-      it "#{label} each way at once, intact and in order", timeout: 20 do
+      it "#{label} each way at once, intact and in order" do
         up = tls_bytes(size, seed: 1)
         down = tls_bytes(size, seed: 2)
         srv, cl, = tls_pair(
@@ -41,7 +41,7 @@ RSpec.describe "TLS data and interop" do
       expect(srv.received.encoding).to eq(Encoding::BINARY)
     end
 
-    it "close_connection_after_writing right after send_data flushes 4 MiB through TLS, then unbinds both ends", timeout: 20 do
+    it "close_connection_after_writing right after send_data flushes 4 MiB through TLS, then unbinds both ends" do
       data = tls_bytes(4 << 20, seed: 3)
       srv, cl, = tls_pair(server: { on_handshake: ->(s) { s.send_data(data); s.close_connection_after_writing } },
                           client: { on_data: nil }, limit: 15)
@@ -50,7 +50,7 @@ RSpec.describe "TLS data and interop" do
       expect([srv.reason, cl.reason]).to eq([nil, nil])
     end
 
-    it "close_connection_after_writing from the client flushes 4 MiB to the server", timeout: 20 do
+    it "close_connection_after_writing from the client flushes 4 MiB to the server" do
       data = tls_bytes(4 << 20, seed: 4)
       srv, = tls_pair(client: { on_handshake: ->(c) { c.send_data(data); c.close_connection_after_writing } }, limit: 15)
       expect(srv.received.bytesize).to eq(data.bytesize)
@@ -98,7 +98,7 @@ RSpec.describe "TLS data and interop" do
         define_method(:ssl_handshake_completed) { @log << [:client_hs, get_peer_cert == TlsHelpers::Certs.instance.server_cert.to_pem] }
         define_method(:unbind) { EM.stop }
       end
-      run_em do
+      run_em(12) do
         _, port = start_server_on_free_port(server_handler, log)
         EM.connect(TlsHelpers::HOST, port, client_handler, log)
       end
@@ -108,7 +108,7 @@ RSpec.describe "TLS data and interop" do
       expect(log.index([:client_hs, true])).to be < log.index([:client_tls_data, "secret reply"])
     end
 
-    it "20 concurrent TLS connections to one server all complete and echo their own data", timeout: 20 do
+    it "20 concurrent TLS connections to one server all complete and echo their own data" do
       results = {}
       run_em(15) do
         port, = start_tls_server(echo: true)
@@ -128,7 +128,7 @@ RSpec.describe "TLS data and interop" do
   end
 
   describe "Ruby OpenSSL::SSL::SSLSocket client -> EM TLS server" do
-    it "verifies the server's chain and hostname against the CA; SNI reaches get_sni_hostname; data of each size echoes intact", timeout: 30 do
+    it "verifies the server's chain and hostname against the CA; SNI reaches get_sni_hostname; data of each size echoes intact", timeout: 45 do
       srv_log = []
       accepted = nil
       seen = nil
@@ -154,20 +154,20 @@ RSpec.describe "TLS data and interop" do
 
     it "a Ruby client certificate reaches the server's ssl_verify_peer and get_peer_cert" do
       accepted = nil
-      run_em do
+      run_em(12) do
         port, accepted = start_tls_server(tls: certs.server_opts.merge(verify_peer: true, fail_if_no_peer_cert: true), echo: true)
         th = ruby_tls_client(port, ctx: ruby_client_ctx(cert: certs.client_cert, key: certs.client_key)) do |ssl, deadline|
           ssl_write_all(ssl, "x", deadline)
           ssl_read_exactly(ssl, 1, deadline)
         end
-        stop_when(what: "the Ruby client") { !th.alive? && accepted.all?(&:unbound?) }
+        stop_when(timeout: 10, what: "the Ruby client") { !th.alive? && accepted.all?(&:unbound?) }
       end
       srv = accepted.first
       expect(srv.verified).to eq([certs.client_cert.to_pem] * 3)
       expect(srv.at_handshake[:peer_cert]).to eq(certs.client_cert.to_pem)
     end
 
-    it "the server's close_connection_after_writing reaches the Ruby client as all the data, then EOF", timeout: 20 do
+    it "the server's close_connection_after_writing reaches the Ruby client as all the data, then EOF" do
       data = tls_bytes(4 << 20, seed: 9)
       got = nil
       run_em(15) do
@@ -182,7 +182,7 @@ RSpec.describe "TLS data and interop" do
   end
 
   describe "EM TLS client -> Ruby TLS server (SSLSocket#accept on a thread)" do
-    it "sends SNI, sees the chain in ssl_verify_peer, and exchanges data of each size intact", timeout: 30 do
+    it "sends SNI, sees the chain in ssl_verify_peer, and exchanges data of each size intact", timeout: 45 do
       sni = nil
       ctx = ruby_server_ctx(servername_cb: ->((sock, name)) { sni = name; sock.context })
       cl = nil
@@ -220,9 +220,9 @@ RSpec.describe "TLS data and interop" do
         ssl_write_all(ssl, "ok", deadline)
         [ssl.peer_cert.subject.to_s, ssl.verify_result]
       end
-      run_em do
+      run_em(12) do
         cl = tls_connect(port, { tls: certs.client_opts, on_data: ->(c, _) { c.close_connection if c.received.bytesize >= 2 } })
-        stop_when(what: "the exchange") { cl.unbound? && !th.alive? }
+        stop_when(timeout: 10, what: "the exchange") { cl.unbound? && !th.alive? }
       end
       expect(th.value).to eq(["/CN=em_rust test client", OpenSSL::X509::V_OK])
       expect(cl.received).to eq("ok")
@@ -233,9 +233,9 @@ RSpec.describe "TLS data and interop" do
                             tmp_dh: OpenSSL::PKey::DH.new(File.read(certs.dhparam_file)))
       cl = nil
       port, th = ruby_tls_server(ctx: ctx) { |ssl, deadline| ssl_write_all(ssl, "ok", deadline) }
-      run_em do
+      run_em(12) do
         cl = tls_connect(port, { on_data: ->(c, _) { c.close_connection if c.received.bytesize >= 2 } })
-        stop_when(what: "the exchange") { cl.unbound? && !th.alive? }
+        stop_when(timeout: 10, what: "the exchange") { cl.unbound? && !th.alive? }
       end
       th.value
       expect(cl.at_handshake.values_at(:protocol, :name, :bits)).to eq(["TLSv1.2", "DHE-RSA-AES256-GCM-SHA384", 256])
@@ -245,9 +245,9 @@ RSpec.describe "TLS data and interop" do
       data = tls_bytes(1 << 20, seed: 12)
       cl = nil
       port, th = ruby_tls_server { |ssl, deadline| ssl_write_all(ssl, data, deadline) }
-      run_em do
+      run_em(12) do
         cl = tls_connect(port)
-        stop_when(what: "the client's unbind") { cl.unbound? && !th.alive? }
+        stop_when(timeout: 10, what: "the client's unbind") { cl.unbound? && !th.alive? }
       end
       th.value
       expect(cl.received.bytesize).to eq(data.bytesize)

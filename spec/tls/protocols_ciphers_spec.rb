@@ -34,7 +34,7 @@ RSpec.describe "TLS protocols, ciphers and constants" do
   # returns what the Ruby side saw: { version:, cipher:, tmp_key: }.
   def ruby_client_sees(server_tls, ctx: ruby_client_ctx)
     seen = nil
-    run_em do
+    run_em(12) do
       port, = start_tls_server(tls: server_tls, echo: true)
       th = ruby_tls_client(port, ctx: ctx, hostname: "localhost") do |ssl, deadline|
         ssl_write_all(ssl, "ping", deadline)
@@ -43,7 +43,7 @@ RSpec.describe "TLS protocols, ciphers and constants" do
         { version: ssl.ssl_version, cipher: ssl.cipher[0], echoed: echoed,
           tmp_key: key.is_a?(OpenSSL::PKey::EC) ? key.group.curve_name : key&.oid }
       end
-      stop_when(what: "the Ruby client") { !th.alive? }
+      stop_when(timeout: 10, what: "the Ruby client") { !th.alive? }
       seen = th
     end
     seen.value

@@ -122,7 +122,7 @@ RSpec.describe "real gems over TLS", :integration do
       http
     end
 
-    it "serves Net::HTTP (verify_mode NONE) over TLS: GET, a 1 MiB POST, keep-alive", timeout: 20 do
+    it "serves Net::HTTP (verify_mode NONE) over TLS: GET, a 1 MiB POST, keep-alive" do
       upload = tls_bytes(1 << 20, seed: 21)
       results = reactor_with_client(timeout: bound(15)) do
         port = start_ssl_thin.port
@@ -157,7 +157,7 @@ RSpec.describe "real gems over TLS", :integration do
       expect(got).to eq([200, "https GET /from-em 0 #{sha('')} peer=none"])
     end
 
-    it "`thin start --ssl --ssl-key-file --ssl-cert-file` as its own process serves Net::HTTP and exits 0 on SIGINT", timeout: 40 do
+    it "`thin start --ssl --ssl-key-file --ssl-cert-file` as its own process serves Net::HTTP and exits 0 on SIGINT", timeout: 60 do
       thin_bin = ENV["PATH"].split(":").map { |d| File.join(d, "thin") }.find { |f| File.executable?(f) } ||
                  Gem.bin_path("thin", "thin")
       File.write(File.join(tmpdir, "config.ru"), <<~'RUBY')

@@ -145,7 +145,7 @@ RSpec.describe "Connection#start_tls options" do
         define_method(:connection_completed) { start_tls(cert_chain_file: missing) }
       end
       expect do
-        run_em do
+        run_em(12) do
           _, port = start_server_on_free_port(EM::Connection)
           EM.connect(TlsHelpers::HOST, port, handler)
         end

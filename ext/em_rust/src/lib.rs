@@ -1,6 +1,7 @@
 //! em_rust: EventMachine's reactor in Rust. `reactor/` is the event loop (no Ruby);
 //! `ruby_api/` is the magnus glue that exposes it to the Ruby layer in lib/.
 pub mod reactor;
+pub mod rethinkdb;
 mod ruby_api;
 
 #[magnus::init]

@@ -73,3 +73,33 @@ pub fn check_interrupts() -> Result<(), Error> {
     })
     .map(|_| ())
 }
+
+/// Runs `func` without the GVL, interrupted the way Ruby interrupts its own socket
+/// reads (`RUBY_UBF_IO`): Ruby signals the thread, so a blocking poll(2) in `func`
+/// returns EINTR, and keeps signalling until `func` returns. `func` must treat
+/// EINTR as "return now". For waits on a plain fd where no waker is at hand (the
+/// synchronous RethinkDB socket). Returns `None` without running `func` when an
+/// interrupt is already pending.
+pub fn without_gvl_io<F, R>(func: F) -> Option<R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let mut call = Call { func: Some(func), result: None };
+    // RUBY_UBF_IO is `(rb_unblock_function_t *)-1`: rb_nogvl swaps in ubf_select.
+    let ubf_io: unsafe extern "C" fn(*mut c_void) = unsafe { std::mem::transmute(usize::MAX) };
+    unsafe {
+        rb_sys::rb_nogvl(
+            Some(run_call::<F, R>),
+            &mut call as *mut Call<F, R> as *mut c_void,
+            Some(ubf_io),
+            std::ptr::null_mut(),
+            rb_sys::RB_NOGVL_INTR_FAIL as i32,
+        );
+    }
+    match call.result {
+        None => None,
+        Some(Ok(result)) => Some(result),
+        Some(Err(panic)) => resume_unwind(panic),
+    }
+}

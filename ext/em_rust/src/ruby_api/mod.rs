@@ -8,6 +8,7 @@ mod jobs;
 mod machine;
 mod raw;
 mod tls;
+mod rethinkdb;
 
 use magnus::{Error, Ruby};
 
@@ -15,5 +16,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let em = ruby.define_module("EventMachine")?;
     machine::init(ruby, em)?;
     jobs::init(ruby, em)?;
+    rethinkdb::init(ruby)?;
     Ok(())
 }

@@ -1,0 +1,286 @@
+//! `RethinkDB::Native::Socket`: a connected, authenticated RethinkDB connection
+//! for the synchronous client. It waits in poll(2) without the GVL, interruptible
+//! like Ruby's own socket reads, and builds the response JSON straight into Ruby
+//! objects.
+//!
+//! ```ruby
+//! s = RethinkDB::Native::Socket.connect(host, port, user, password, timeout_secs_or_nil)
+//! s.send_query(token, json_string)          # => nil, once the frame is on the wire
+//! s.read_response(timeout_secs_or_nil)      # => [token, response] or nil on timeout
+//! s.close; s.closed?; s.local_port
+//! ```
+//!
+//! Thread safety: every method may be called from any Ruby thread, concurrently.
+//! - Writes are serialized: a frame is never interleaved with another, and frames
+//!   go out in the order their `send_query` calls queued them. If a sender is
+//!   interrupted (Thread#raise, Ctrl-C) while its frame waits for socket space,
+//!   the frame stays queued and goes out ahead of the next one sent.
+//! - Each response frame is returned by exactly one `read_response` call, whole,
+//!   in arrival order. With several readers it is unspecified which one gets which
+//!   frame: routing responses to their tokens' waiters is the caller's job.
+//! - `close` wakes blocked callers; they raise `ReqlDriverError "Connection is closed."`.
+//! - The first I/O or protocol error (EOF, garbage, a truncated frame, an absurd
+//!   length, invalid JSON) closes the socket; that call and every later one raise
+//!   `ReqlDriverError` with the error's message.
+//!
+//! The socket work itself is `crate::rethinkdb::socket` (no Ruby); this file
+//! converts arguments, releases the GVL around its waits, builds Ruby objects and
+//! raises.
+use super::{errors, gvl};
+use crate::rethinkdb::framing::{append_query, Frame};
+use crate::rethinkdb::json::{self, Builder};
+use crate::rethinkdb::socket::{Conn, Establish, Pumped, Waited};
+use crate::rethinkdb::{excerpt, ProtocolError};
+use magnus::rb_sys::FromRawValue;
+use magnus::{function, method, prelude::*, Error, RString, Ruby, Value};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// JSON straight into Ruby objects
+
+/// Builds Ruby values with the C API: nothing here can raise (short of NoMemoryError)
+/// or run Ruby code. Every value is either in a container or on the decoder's
+/// stack frame while the next one is allocated, so GC sees them all.
+struct RubyBuilder {
+    utf8: *mut rb_sys::rb_encoding,
+}
+
+impl Builder for RubyBuilder {
+    type Value = rb_sys::VALUE;
+    type Key = rb_sys::VALUE;
+
+    fn null(&mut self) -> rb_sys::VALUE {
+        rb_sys::Qnil as rb_sys::VALUE
+    }
+    fn boolean(&mut self, b: bool) -> rb_sys::VALUE {
+        (if b { rb_sys::Qtrue } else { rb_sys::Qfalse }) as rb_sys::VALUE
+    }
+    fn int(&mut self, i: i64) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_ll2inum(i) }
+    }
+    fn uint(&mut self, u: u64) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_ull2inum(u) }
+    }
+    fn float(&mut self, f: f64) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_float_new(f) }
+    }
+    fn string(&mut self, s: &str) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_utf8_str_new(s.as_ptr().cast(), s.len() as _) }
+    }
+    fn array(&mut self) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_ary_new() }
+    }
+    fn push(&mut self, array: &mut rb_sys::VALUE, item: rb_sys::VALUE) {
+        unsafe { rb_sys::rb_ary_push(*array, item) };
+    }
+    fn object(&mut self) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_hash_new() }
+    }
+    /// Keys are interned frozen strings, as Hash#[]= would make them anyway.
+    fn key(&mut self, s: &str) -> rb_sys::VALUE {
+        unsafe { rb_sys::rb_enc_interned_str(s.as_ptr().cast(), s.len() as _, self.utf8) }
+    }
+    fn insert(&mut self, object: &mut rb_sys::VALUE, key: rb_sys::VALUE, value: rb_sys::VALUE) {
+        unsafe { rb_sys::rb_hash_aset(*object, key, value) };
+    }
+}
+
+/// `[token, decoded response]`.
+fn decode_frame(frame: &Frame) -> Result<Value, String> {
+    let mut builder = RubyBuilder { utf8: unsafe { rb_sys::rb_utf8_encoding() } };
+    let response = json::decode(&frame.payload, &mut builder)?;
+    let token = unsafe { rb_sys::rb_ull2inum(frame.token) };
+    Ok(unsafe { Value::from_raw(rb_sys::rb_assoc_new(token, response)) })
+}
+
+// ---------------------------------------------------------------------------
+// The Ruby object
+
+enum State {
+    Open(Arc<Conn>),
+    Closed,
+    Failed(ProtocolError),
+}
+
+#[magnus::wrap(class = "RethinkDB::Native::Socket", free_immediately, size)]
+pub struct Socket {
+    state: Mutex<State>,
+    local_port: u16,
+}
+
+fn raise(ruby: &Ruby, err: &ProtocolError) -> Error {
+    let class = match err {
+        ProtocolError::Auth(_) => errors::class_at(ruby, &["RethinkDB", "ReqlAuthError"])
+            .or_else(|| errors::class_at(ruby, &["RethinkDB", "ReqlDriverError"])),
+        ProtocolError::Driver(_) => errors::class_at(ruby, &["RethinkDB", "ReqlDriverError"]),
+    };
+    Error::new(class.unwrap_or_else(|| ruby.exception_runtime_error()), err.message().to_string())
+}
+
+fn closed_error() -> ProtocolError {
+    ProtocolError::Driver("Connection is closed.".into())
+}
+
+/// A timeout argument: nil (or Infinity, or one too large for the clock) waits
+/// forever; zero or negative means "don't wait".
+fn timeout_arg(ruby: &Ruby, timeout: Option<f64>) -> Result<Option<Duration>, Error> {
+    match timeout {
+        Some(secs) if secs.is_nan() => {
+            Err(Error::new(ruby.exception_arg_error(), "timeout must be a number of seconds, not NaN"))
+        }
+        Some(secs) => Ok(Duration::try_from_secs_f64(secs.max(0.0)).ok()),
+        None => Ok(None),
+    }
+}
+
+impl Socket {
+    /// `Socket.connect(host, port, user, password, timeout_secs_or_nil)`: resolves,
+    /// connects and authenticates, all without the GVL, within one timeout.
+    fn connect(
+        ruby: &Ruby,
+        host: String,
+        port: u16,
+        user: String,
+        password: RString,
+        timeout: Option<f64>,
+    ) -> Result<Socket, Error> {
+        let timeout = timeout_arg(ruby, timeout)?;
+        // Copied while the GVL is held.
+        let password = unsafe { password.as_slice() }.to_vec();
+        let mut establish = Establish::new(host, port, user, password, timeout);
+        loop {
+            match gvl::without_gvl_io(|| establish.run()) {
+                Some(Waited::Got(conn)) => {
+                    let local_port = conn.local_port();
+                    return Ok(Socket { state: Mutex::new(State::Open(Arc::new(conn))), local_port });
+                }
+                Some(Waited::Failed(err)) => return Err(raise(ruby, &err)),
+                // An exception here drops `establish`, closing the half-made socket.
+                Some(Waited::Interrupted) | Some(Waited::TimedOut) | None => gvl::check_interrupts()?,
+            }
+        }
+    }
+
+    fn conn(&self) -> Result<Arc<Conn>, ProtocolError> {
+        match &*lock(&self.state) {
+            State::Open(conn) => Ok(conn.clone()),
+            State::Closed => Err(closed_error()),
+            State::Failed(err) => Err(err.clone()),
+        }
+    }
+
+    /// Records the first failure and shuts the connection down. Returns the error to
+    /// raise: after `close`, the EOF it caused reads as "Connection is closed.".
+    fn fail(&self, err: ProtocolError) -> ProtocolError {
+        let mut state = lock(&self.state);
+        match &*state {
+            State::Open(conn) => {
+                conn.shutdown();
+                *state = State::Failed(err.clone());
+                err
+            }
+            State::Closed => closed_error(),
+            State::Failed(first) => first.clone(),
+        }
+    }
+
+    /// `#send_query(token, json)`: sends one query frame; returns nil once it is
+    /// written to the socket (waiting without the GVL while the socket is full).
+    fn send_query(ruby: &Ruby, rb_self: &Self, token: u64, json: RString) -> Result<(), Error> {
+        let conn = rb_self.conn().map_err(|e| raise(ruby, &e))?;
+        let mut frame = Vec::new();
+        // Copied while the GVL is held: the String may change once it is released.
+        append_query(&mut frame, token, unsafe { json.as_slice() }).map_err(|e| raise(ruby, &e))?;
+        let target = match conn.enqueue(&frame) {
+            Ok((_, true)) => return Ok(()),
+            Ok((target, false)) => target,
+            Err(err) => return Err(raise(ruby, &rb_self.fail(err))),
+        };
+        drop(frame);
+        loop {
+            match gvl::without_gvl_io(|| conn.wait_sent(target)) {
+                Some(Waited::Got(())) => return Ok(()),
+                Some(Waited::Failed(err)) => return Err(raise(ruby, &rb_self.fail(err))),
+                Some(Waited::Interrupted) | Some(Waited::TimedOut) | None => gvl::check_interrupts()?,
+            }
+        }
+    }
+
+    /// `#read_response(timeout_secs_or_nil)`: the next response as `[token, value]`,
+    /// or nil if none arrived within the timeout.
+    fn read_response(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Option<Value>, Error> {
+        let deadline = timeout_arg(ruby, timeout)?.and_then(|t| Instant::now().checked_add(t));
+        let conn = rb_self.conn().map_err(|e| raise(ruby, &e))?;
+        // With the GVL: a buffered frame, or what one read brings.
+        let frame = match conn.pump(1) {
+            Pumped::Frame(frame) => frame,
+            Pumped::Failed(err) => return Err(raise(ruby, &rb_self.fail(err))),
+            Pumped::Empty => loop {
+                match gvl::without_gvl_io(|| conn.wait_frame(deadline)) {
+                    Some(Waited::Got(frame)) => break frame,
+                    Some(Waited::TimedOut) => return Ok(None),
+                    Some(Waited::Failed(err)) => return Err(raise(ruby, &rb_self.fail(err))),
+                    Some(Waited::Interrupted) | None => gvl::check_interrupts()?,
+                }
+            },
+        };
+        match decode_frame(&frame) {
+            Ok(pair) => Ok(Some(pair)),
+            Err(why) => {
+                let err = ProtocolError::Driver(format!(
+                    "Bad response from server for token {}: invalid JSON ({why}): {}",
+                    frame.token,
+                    excerpt(&frame.payload, 120)
+                ));
+                Err(raise(ruby, &rb_self.fail(err)))
+            }
+        }
+    }
+
+    /// `#close`: shuts the connection down; blocked callers wake and raise. Idempotent.
+    fn close(&self) {
+        let mut state = lock(&self.state);
+        if let State::Open(conn) = &*state {
+            conn.shutdown();
+            *state = State::Closed;
+        }
+        // The fd itself closes when the last call still using it returns.
+    }
+
+    fn is_closed(&self) -> bool {
+        !matches!(&*lock(&self.state), State::Open(_))
+    }
+
+    /// The socket's fd while open (the reactor watches it for em_run), else nil.
+    fn fileno(&self) -> Option<i32> {
+        match &*lock(&self.state) {
+            State::Open(conn) => Some(conn.fd()),
+            _ => None,
+        }
+    }
+
+    fn local_port(&self) -> u16 {
+        self.local_port
+    }
+}
+
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let rethinkdb = ruby.define_module("RethinkDB")?;
+    let native = rethinkdb.define_module("Native")?;
+    let class = native.define_class("Socket", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.const_set("MAX_RESPONSE_BYTES", crate::rethinkdb::framing::DEFAULT_MAX_RESPONSE_LEN)?;
+    class.define_singleton_method("connect", function!(Socket::connect, 5))?;
+    class.define_method("send_query", method!(Socket::send_query, 2))?;
+    class.define_method("read_response", method!(Socket::read_response, 1))?;
+    class.define_method("close", method!(Socket::close, 0))?;
+    class.define_method("closed?", method!(Socket::is_closed, 0))?;
+    class.define_method("local_port", method!(Socket::local_port, 0))?;
+    class.define_method("fileno", method!(Socket::fileno, 0))?;
+    Ok(())
+}

@@ -1,0 +1,465 @@
+# frozen_string_literal: true
+require "json"
+require "pp"
+require "timeout"
+
+module RethinkDB
+  # A connection to a RethinkDB server: `r.connect(host:, port:, db:, user:,
+  # password:, timeout:)`. Many queries share it, each under its own token:
+  # synchronous `run`s from any thread, and em_run queries on the reactor.
+  #
+  # The bytes go through a transport object (RethinkDB::Native::Socket, the
+  # Rust wire protocol): `Transport.connect(host, port, user, password,
+  # timeout)`, `#send_query(token, json)`, `#read_response(timeout)` ->
+  # `[token, Hash]` or nil on timeout, `#close`, `#closed?`.
+  #
+  # Responses reach their query in one of two ways:
+  # - synchronous waiters read the transport themselves, one reader at a time,
+  #   and hand what is not theirs to its owner;
+  # - while em_run queries are open, a pump (see ReactorPump, ThreadPump) feeds
+  #   every response to #dispatch_response on the reactor thread.
+  class Connection
+    QT = Query::QueryType
+    RT = Response::ResponseType
+
+    DEFAULT_HOST = "localhost"
+    DEFAULT_PORT = 28015
+    DEFAULT_TIMEOUT = 20
+    TIMEOUT_MESSAGE = "Timed out waiting for cursor response."
+
+    @last = nil
+    @default_transport = nil
+
+    class << self
+      # The transport class for new connections (RethinkDB::Native::Socket unless set).
+      attr_writer :default_transport
+
+      def default_transport
+        @default_transport || (Native::Socket if defined?(Native::Socket)) ||
+          raise(ReqlDriverError, "No RethinkDB transport: this build of em_rust has no RethinkDB::Native::Socket.")
+      end
+
+      # The most recently created connection.
+      def last
+        @last or raise ReqlRuntimeError, "No last connection.  Use RethinkDB::Connection.new."
+      end
+
+      attr_writer :last
+    end
+
+    attr_reader :host, :port, :default_db, :conn_id
+
+    def initialize(opts = {})
+      opts = { host: opts } if opts.is_a?(String)
+      raise ArgumentError, "Connection options must be a Hash (got #{opts.inspect})." unless opts.is_a?(Hash)
+      opts = opts.transform_keys(&:to_sym)
+      @host = opts[:host] || DEFAULT_HOST
+      @port = (opts[:port] || DEFAULT_PORT).to_i
+      @default_db = opts[:db]
+      @user = opts[:user] || "admin"
+      raise ReqlDriverError, "Cannot specify both a password and an auth key." if opts[:password] && opts[:auth_key]
+      @password = opts[:password] || opts[:auth_key] || ""
+      @timeout = opts[:timeout].to_f
+      @timeout = DEFAULT_TIMEOUT if @timeout <= 0
+      if opts[:ssl] && !opts[:ssl].empty?
+        raise ReqlDriverError, "TLS (the ssl: option) is not supported by em_rust's RethinkDB client."
+      end
+      @transport_class = opts[:transport] || Connection.default_transport
+      @default_opts = @default_db ? { db: RQL.new.db(@default_db) } : {}
+      @conn_id = 0
+      @token_lock = Mutex.new
+      @last_token = 0
+      @lock = Mutex.new
+      @cond = ConditionVariable.new
+      @transport = nil
+      Connection.last = self
+      connect
+    end
+
+    # Opens the socket and shakes hands (after `close`; `new` does it).
+    def connect
+      raise RuntimeError, "Connection must be closed before calling connect." if @transport
+      @waiters = {} # token => :sync or QueryHandle
+      @opts = {}    # token => the query's options (pseudo-type formats)
+      @results = {} # token => response, for synchronous waiters
+      @reader = nil # the thread reading the transport for synchronous waiters
+      @pump = nil
+      @lost = false
+      @transport = @transport_class.connect(@host, @port, @user, @password, @timeout)
+      @conn_id += 1
+      self
+    end
+
+    def open?
+      !@transport.nil? && !@lost && !@transport.closed?
+    end
+    alias is_open open?
+
+    def closed?
+      !open?
+    end
+
+    # Queries without a db use this database.
+    def use(db)
+      @default_db = db
+      @default_opts[:db] = RQL.new.db(db)
+    end
+
+    # Makes this the connection of `query.run` / `query.em_run` without one.
+    def repl
+      RQL.set_default_conn(self)
+    end
+
+    # Reopen the connection when a query is run on it after it closed.
+    def auto_reconnect(enabled = true)
+      @auto_reconnect = enabled
+      self
+    end
+
+    def reconnect(opts = {})
+      raise ArgumentError, "Argument to reconnect must be a hash." unless opts.is_a?(Hash)
+      close(opts)
+      connect
+    end
+
+    # Closes the connection: open em_run queries get on_error("Connection is
+    # closed.") and on_close, synchronous waiters raise. With noreply_wait (the
+    # default) it first waits for noreply writes.
+    def close(opts = {})
+      EM_Guard.unregister(self)
+      raise ArgumentError, "Argument to close must be a hash." unless opts.is_a?(Hash)
+      unknown = opts.keys - [:noreply_wait]
+      raise ArgumentError, "close does not understand these options: #{unknown}" unless unknown.empty?
+      handles = @lock.synchronize do
+        @opts.clear
+        @results.clear
+        open_handles = @waiters.values.grep(QueryHandle)
+        @waiters.clear
+        @cond.broadcast
+        open_handles
+      end
+      begin
+        handles.each(&:handle_force_close)
+        noreply_wait if opts.fetch(:noreply_wait, true) && open?
+      ensure
+        stop_pump
+        transport = @transport
+        @transport = nil
+        transport&.close
+      end
+      self
+    end
+
+    # Waits until the server has processed every noreply query.
+    def noreply_wait
+      raise ReqlRuntimeError, "Connection is closed." unless open?
+      res = run_internal([QT::NOREPLY_WAIT], { noreply: false }, new_token)
+      unless res["t"] == RT::WAIT_COMPLETE
+        raise ReqlRuntimeError, "Unexpected response to noreply_wait: #{res.pretty_inspect}"
+      end
+      nil
+    end
+
+    # The server's {"id", "name", "proxy"}.
+    def server
+      raise ReqlRuntimeError, "Connection is closed." unless open?
+      res = run_internal([QT::SERVER_INFO], { noreply: false }, new_token)
+      unless res["t"] == RT::SERVER_INFO
+        raise ReqlRuntimeError, "Unexpected response to server_info: #{res.pretty_inspect}"
+      end
+      res["r"][0]
+    end
+
+    # The local port of the socket (nil when closed).
+    def client_port
+      open? && @transport.respond_to?(:local_port) ? @transport.local_port : nil
+    end
+
+    def inspect
+      db = @default_opts[:db] || RQL.new.db("test")
+      "#<RethinkDB::Connection:#{object_id} (#{@host}:#{@port}) (Default DB: #{db.inspect}) " \
+        "(#{open? ? 'open' : 'closed'})>"
+    end
+
+    # Runs `term` (a term body) with `opts`. With a Handler: registers a
+    # QueryHandle and returns it (em_run). Otherwise waits and returns the value
+    # (a Cursor for a stream), or calls `block` with it.
+    def run(term, opts, callback)
+      reconnect(noreply_wait: false) if @auto_reconnect && !open?
+      raise ReqlRuntimeError, "Connection is closed." unless open?
+
+      all_opts = @default_opts.merge(opts)
+      all_opts[:noreply] = !!all_opts[:noreply] if all_opts.key?(:noreply)
+      # The documented `run(conn, db: 'name')`: the server wants a db term there.
+      all_opts[:db] = RQL.new.db(all_opts[:db].to_s) if all_opts[:db].is_a?(String) || all_opts[:db].is_a?(Symbol)
+      token = new_token
+      query = [QT::START, term, all_opts.to_h { |k, v| [k.to_s, Expr.body(v)] }]
+
+      if callback.is_a?(Handler)
+        handle = QueryHandle.new(callback, term, all_opts, token, self)
+        start_pump
+        register(token, all_opts, handle)
+        send_query(token, query)
+        return handle
+      end
+
+      res = run_internal(query, all_opts, token)
+      return res unless res
+      value = synchronous_value(res, term, all_opts, token)
+      value = { "profile" => res["p"], "value" => value } if res["p"]
+      return value unless callback
+      begin
+        callback.call(value)
+      ensure
+        value.close if value.is_a?(Cursor)
+      end
+    end
+
+    # --- the reactor side: what a pump calls, on the reactor thread ---------
+
+    # Hands one response to whoever waits for `token`: an em_run QueryHandle
+    # (called now), a synchronous waiter (woken), or nobody (dropped).
+    def dispatch_response(token, response)
+      receive(token, response, direct: true)
+    end
+
+    # The transport failed (EOF, read error, bad frame): every waiting query
+    # gets `{t: CLIENT_ERROR, r: [message]}` and the connection is closed.
+    def connection_lost(error, transport = @transport)
+      lose_connection(error, transport)
+    end
+
+    # --- used by QueryHandle, Cursor and EM_Guard -----------------------------
+
+    def new_token
+      @token_lock.synchronize { @last_token += 1 }
+    end
+
+    # Sends STOP for `token`; true if a query was still waiting on it.
+    def stop(token)
+      begin
+        send_query(token, [QT::STOP]) if open?
+      rescue ReqlDriverError
+        nil
+      end
+      waiting = @lock.synchronize do
+        @opts.delete(token)
+        @waiters.delete(token)
+      end
+      !!waiting
+    end
+
+    # Asks for the next batch of a stream; the response goes to `waiter`.
+    def continue_query(token, opts, waiter)
+      register(token, opts, waiter)
+      send_query(token, [QT::CONTINUE])
+    end
+
+    # Waits for the response to `token` (nil timeout: forever). Raises
+    # Timeout::Error after `timeout` seconds, ReqlRuntimeError if the
+    # connection closes first.
+    def wait(token, timeout)
+      deadline = timeout && (monotonic + timeout)
+      loop do
+        read_timeout = nil
+        @lock.synchronize do
+          loop do
+            return @results.delete(token) if @results.key?(token)
+            raise ReqlRuntimeError, "Connection is closed." if !open? || !@waiters.key?(token)
+            remaining = deadline && (deadline - monotonic)
+            if @reader.nil? && !@pump&.delivers_for?(Thread.current)
+              @reader = Thread.current
+              read_timeout = remaining && [remaining, 0].max
+              break
+            end
+            raise Timeout::Error, TIMEOUT_MESSAGE if remaining && remaining <= 0
+            @cond.wait(@lock, remaining)
+          end
+        end
+        next if read_one(read_timeout) || !deadline || monotonic < deadline
+        @lock.synchronize { return @results.delete(token) if @results.key?(token) }
+        raise Timeout::Error, TIMEOUT_MESSAGE
+      end
+    end
+
+    # EM_Guard's shutdown hook: force-closes the open em_run queries (STOP to
+    # the server, on_error + on_close to the handler) and stops the pump.
+    def remove_em_waiters
+      handles = @lock.synchronize do
+        taken = @waiters.select { |_token, waiter| waiter.is_a?(QueryHandle) }
+        taken.each_key do |token|
+          @waiters.delete(token)
+          @opts.delete(token)
+        end
+        taken
+      end
+      failure = nil
+      handles.each do |token, handle|
+        begin
+          send_query(token, [QT::STOP]) if open?
+        rescue ReqlDriverError
+          nil
+        end
+        begin
+          handle.handle_force_close
+        rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised below
+          failure ||= e
+        end
+      end
+      stop_pump
+      raise failure if failure
+    end
+
+    # For a pump that reads on its own thread: wait until no synchronous
+    # waiter is reading, then read for everyone.
+    def acquire_reader
+      @lock.synchronize do
+        @cond.wait(@lock, 0.1) until @reader.nil? || !open?
+        @reader = Thread.current
+      end
+    end
+
+    def release_reader
+      @lock.synchronize do
+        @reader = nil if @reader.equal?(Thread.current)
+        @cond.broadcast
+      end
+    end
+
+    # A response read outside the reactor (by a synchronous waiter or a pump
+    # thread): em_run queries get it on the reactor thread, in a tick of its own.
+    def receive_later(token, response)
+      receive(token, response, direct: false)
+    end
+
+    def send_query(token, query)
+      transport = @transport
+      raise ReqlRuntimeError, "Connection is closed." unless transport
+      transport.send_query(token, JSON.generate(query, max_nesting: false))
+    end
+
+    private
+
+    def monotonic
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    def register(token, opts, waiter)
+      return if opts[:noreply]
+      @lock.synchronize do
+        raise ReqlDriverError, "Internal driver error, token already in use." if @waiters.key?(token)
+        @waiters[token] = waiter
+        @opts[token] = opts
+      end
+    end
+
+    def run_internal(query, opts, token)
+      register(token, opts, :sync)
+      send_query(token, query)
+      opts[:noreply] ? nil : wait(token, nil)
+    end
+
+    def synchronous_value(res, term, opts, token)
+      Responses.convert!(res, opts)
+      case res["t"]
+      when RT::SUCCESS_PARTIAL then Cursor.new(Responses.value(res, term), term, self, opts, token, true)
+      when RT::SUCCESS_SEQUENCE then Cursor.new(Responses.value(res, term), term, self, opts, token, false)
+      else Responses.value(res, term)
+      end
+    end
+
+    # Reads one response as the synchronous reader and routes it; false if
+    # none came within `timeout`.
+    def read_one(timeout)
+      transport = @transport
+      pair = begin
+        raise ReqlDriverError, "Connection is closed." unless transport
+        transport.read_response(timeout)
+      rescue ReqlError, IOError, SystemCallError => e
+        release_reader
+        lose_connection(e, transport)
+        return true
+      end
+      release_reader
+      return false unless pair
+      receive(pair[0], pair[1], direct: false)
+      true
+    end
+
+    def receive(token, response, direct:)
+      handle = @lock.synchronize do
+        @opts.delete(token)
+        waiter = @waiters.delete(token)
+        if waiter.equal?(:sync)
+          @results[token] = response
+          @cond.broadcast
+          nil
+        else
+          waiter
+        end
+      end
+      return unless handle
+      direct ? handle.callback(response) : deliver_later(handle, response)
+    end
+
+    def deliver_later(handle, response)
+      if EM.reactor_running?
+        EM.next_tick { handle.callback(response) }
+      else
+        handle.callback(response)
+      end
+    end
+
+    # `transport` is the one that failed: nothing to do if the connection has
+    # been closed or reopened since.
+    def lose_connection(error, transport)
+      message = error.is_a?(Exception) ? error.message : error.to_s
+      handles = @lock.synchronize do
+        return if @lost || transport.nil? || !transport.equal?(@transport)
+        @lost = true
+        lost = []
+        @waiters.each do |token, waiter|
+          if waiter.equal?(:sync)
+            @results[token] = lost_response(message)
+          else
+            lost << waiter
+          end
+        end
+        @waiters.clear
+        @opts.clear
+        @cond.broadcast
+        lost
+      end
+      begin
+        transport.close
+      rescue StandardError
+        nil
+      end
+      handles.each { |handle| deliver_later(handle, lost_response(message)) }
+    end
+
+    def lost_response(message)
+      { "t" => RT::CLIENT_ERROR, "r" => [message], "b" => [] }
+    end
+
+    # em_run needs responses delivered on the reactor: the reactor itself
+    # watches the socket when the transport supports it, else a thread does.
+    def start_pump
+      pump = @lock.synchronize do
+        return if @pump
+        @pump = (@transport.respond_to?(:attach_reactor) ? ReactorPump : ThreadPump).new(self, @transport)
+      end
+      pump.start
+    end
+
+    def stop_pump
+      pump = @lock.synchronize do
+        taken = @pump
+        @pump = nil
+        @cond.broadcast
+        taken
+      end
+      pump&.stop
+    end
+  end
+end

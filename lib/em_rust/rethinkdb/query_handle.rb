@@ -1,0 +1,153 @@
+# frozen_string_literal: true
+module RethinkDB
+  # What em_run returns: one query's link to its handler. `close` ends it (the
+  # server gets STOP); `closed?` tells whether it has ended. Handles are Hash
+  # keys by identity.
+  #
+  # The connection gives it each response with #callback, on the reactor
+  # thread, one call per response.
+  class QueryHandle
+    RT = Response::ResponseType
+
+    def initialize(handler, term, opts, token, conn)
+      @handler = handler
+      @term = term
+      @opts = opts
+      @token = token
+      @conn = conn
+      @opened = false
+      @closed = false
+    end
+
+    attr_reader :token
+
+    def closed?
+      @closed
+    end
+
+    # Ends the query: on_close now (before any on_open if nothing arrived yet),
+    # then STOP to the server. True if the query was still waiting for a response.
+    def close
+      return false if @closed
+      handle_close
+      @conn.stop(@token)
+    end
+
+    def inspect
+      "#<#{self.class.name} token=#{@token}#{' closed' if @closed} #{RPP.pp(@term)}>"
+    end
+
+    # One response for this query (RETHINKDB.md §2.3).
+    def callback(response)
+      if @handler.stopped? || !EM.reactor_running?
+        @closed = true
+        @conn.stop(@token)
+        return
+      end
+      return if @closed
+
+      begin
+        type = response["t"]
+        feed = feed?(response)
+        case type
+        when RT::SUCCESS_PARTIAL, RT::SUCCESS_SEQUENCE
+          rows = PseudoTypes.convert!(response["r"], @opts).to_ary
+        when RT::SUCCESS_ATOM
+          value = PseudoTypes.convert!(response["r"], @opts).to_ary[0]
+        when RT::WAIT_COMPLETE
+          nil
+        else
+          error = Responses.error(response, @term)
+        end
+      rescue Exception => e # rubocop:disable Lint/RescueException -- the handler decides
+        return deliver_error(e)
+      end
+
+      case type
+      when RT::SUCCESS_PARTIAL, RT::SUCCESS_SEQUENCE then deliver_rows(type, rows, feed)
+      when RT::SUCCESS_ATOM then deliver_atom(value)
+      when RT::WAIT_COMPLETE
+        handle_open
+        handle(:on_wait_complete)
+        handle_close
+      else deliver_error(error)
+      end
+    end
+
+    # The connection went away under an open query (shutdown or close).
+    def handle_force_close
+      handle(:on_error, ReqlRuntimeError.new("Connection is closed.")) unless @closed
+      handle_close
+    end
+
+    def handle_open
+      return if @opened
+      @opened = true
+      handle(:on_open)
+    end
+
+    def handle_close
+      return if @closed
+      @closed = true
+      handle(:on_close)
+    end
+
+    private
+
+    # A handler exception stops the handler and propagates (out of EM.run).
+    def handle(name, *args)
+      @handler.handle(name, args, self)
+    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+      @handler.stop
+      raise
+    end
+
+    # As the official driver: a response without notes counts as a feed.
+    def feed?(response)
+      notes = response["n"]
+      return true unless notes.is_a?(Array)
+      notes.any? { |note| Protocol::FEED_NOTES.include?(note) }
+    end
+
+    def deliver_rows(type, rows, feed)
+      handle_open
+      if type == RT::SUCCESS_PARTIAL && !@conn.closed?
+        @conn.continue_query(@token, @opts, self)
+      end
+      rows.each { |row| feed ? deliver_change(row) : handle(:on_stream_val, row) }
+      handle_close if type == RT::SUCCESS_SEQUENCE || @conn.closed?
+    end
+
+    def deliver_atom(value)
+      handle_open
+      value.is_a?(Array) ? handle(:on_array, value) : handle(:on_atom, value)
+      handle_close
+    end
+
+    def deliver_error(error)
+      handle_open
+      handle(:on_error, error)
+      handle_close
+    end
+
+    # First match wins; a row that is not a Hash (e.g. `changes['new_val']`) is unhandled.
+    def deliver_change(row)
+      return handle(:on_unhandled_change, row) unless row.is_a?(Hash)
+      has_new = row.key?("new_val")
+      has_old = row.key?("old_val")
+      if has_new && has_old && @handler.respond_to?(:on_change)
+        handle(:on_change, row["old_val"], row["new_val"])
+      elsif has_new && !has_old && @handler.respond_to?(:on_initial_val)
+        handle(:on_initial_val, row["new_val"])
+      elsif has_old && !has_new && @handler.respond_to?(:on_uninitial_val)
+        handle(:on_uninitial_val, row["old_val"])
+      elsif row.key?("error") && @handler.respond_to?(:on_change_error)
+        handle(:on_change_error, row["error"])
+      elsif row.key?("state") && @handler.respond_to?(:on_state)
+        handle(:on_state, row["state"])
+      else
+        handle(:on_unhandled_change, row)
+      end
+    end
+  end
+end
