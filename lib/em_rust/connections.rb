@@ -10,11 +10,7 @@ module EventMachine
     # Listens on host:port (TCP, IPv4 or IPv6), or on a Unix socket path when port
     # is nil or not a number. Returns the server's signature.
     def start_server(server, port = nil, handler = nil, *args, &block)
-      if port && !integer_port?(port)
-        args.unshift(handler) if handler
-        handler = port
-        port = nil
-      end
+      port, handler, args = path_form(port, handler, args)
       klass = klass_from_handler(Connection, handler, *args)
       sig = port ? machine!("evma_create_tcp_server").start_tcp_server(server.to_s, Integer(port)) : start_unix_server(server)
       @acceptors[sig] = [klass, args, block]
@@ -56,11 +52,7 @@ module EventMachine
     end
 
     def bind_connect(bind_addr, bind_port, server, port = nil, handler = nil, *args)
-      if port && !integer_port?(port)
-        args.unshift(handler) if handler
-        handler = port
-        port = nil
-      end
+      port, handler, args = path_form(port, handler, args)
       klass = klass_from_handler(Connection, handler, *args)
       sig = start_connect(server, port, bind_addr, bind_port)
       conn = klass.allocate
@@ -192,6 +184,13 @@ module EventMachine
       @machine&.close_connection(sig, false)
       @conns.delete(sig)
       raise
+    end
+
+    # EM's call forms: a port that is not a number is really the handler (and the
+    # host a Unix socket path); the rest shift along.
+    def path_form(port, handler, args)
+      return [port, handler, args] if port.nil? || integer_port?(port)
+      [nil, port, handler ? [handler, *args] : args]
     end
 
     def integer_port?(port)
