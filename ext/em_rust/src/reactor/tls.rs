@@ -48,6 +48,8 @@ pub const PROTO_TLSV1: u32 = 8;
 pub const PROTO_TLSV1_1: u32 = 16;
 pub const PROTO_TLSV1_2: u32 = 32;
 pub const PROTO_TLSV1_3: u32 = 64;
+/// What start_tls uses without :ssl_version.
+pub const PROTO_DEFAULT: u32 = PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_TLSV1_2 | PROTO_TLSV1_3;
 
 /// EM's default cipher list.
 const DEFAULT_CIPHERS: &str = "ALL:!ADH:!LOW:!EXP:!DES-CBC3-SHA:@STRENGTH";
@@ -459,8 +461,9 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         b.set_nonblocking(true).unwrap();
-        let mut client = TlsSession::new(a.as_raw_fd(), &TlsParams::default(), false, 1).unwrap();
-        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams::default(), true, 2).unwrap();
+        let params = TlsParams { protocols: PROTO_DEFAULT, ..Default::default() };
+        let mut client = TlsSession::new(a.as_raw_fd(), &params, false, 1).unwrap();
+        let mut server = TlsSession::new(b.as_raw_fd(), &params, true, 2).unwrap();
         drive(&mut client, &mut server);
         assert_eq!(client.protocol(), "TLSv1.3");
         assert!(client.peer_cert_pem().is_some());
@@ -475,6 +478,14 @@ mod tests {
         }
         assert_eq!(got, Progress::Done(5));
         assert_eq!(&buf[..5], b"hello");
+    }
+
+    #[test]
+    fn no_usable_protocol_fails_the_handshake_not_the_setup() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut client = TlsSession::new(a.as_raw_fd(), &TlsParams::default(), false, 1).unwrap();
+        assert!(client.handshake().is_err());
     }
 
     #[test]
