@@ -16,10 +16,13 @@ RSpec.describe "EM.schedule" do
 
   it "from another thread runs the block on the reactor thread, later" do
     seen = []
+    lock = Mutex.new # held across schedule: an inline run would lock recursively
     EM.run do
       Thread.new do
-        EM.schedule { seen << [:scheduled, EM.reactor_thread?]; EM.stop }
-        seen << :schedule_returned
+        lock.synchronize do
+          EM.schedule { lock.synchronize { seen << [:scheduled, EM.reactor_thread?] }; EM.stop }
+          seen << :schedule_returned
+        end
       end
     end
     expect(seen).to eq([:schedule_returned, [:scheduled, true]])

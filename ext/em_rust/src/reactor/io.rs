@@ -67,6 +67,9 @@ pub struct Io {
     /// Descriptors to close once this turn's readiness is handled: (sig, errno).
     closing: Vec<(u64, i32)>,
     buf: Vec<u8>,
+    /// Connections `send_data` queued bytes on during the current callback: written
+    /// together once it returns (one writev for several sends), see `flush_queued`.
+    queued: Vec<u64>,
     /// Acceptors that hit EMFILE: retried on the heartbeat, not busy-looped.
     starved_acceptors: Vec<u64>,
     pub heartbeat: Duration,
@@ -84,6 +87,7 @@ impl Io {
             budget: READS_PER_TURN,
             carry: Vec::new(),
             closing: Vec::new(),
+            queued: Vec::new(),
             buf: vec![0; READ_CHUNK],
             starved_acceptors: Vec::new(),
             heartbeat: Duration::from_secs(2),
@@ -297,7 +301,6 @@ impl Io {
                 }
                 return;
             }
-            let _ = SockRef::from(&unsafe { BorrowedFd::borrow_raw(client) }).set_nodelay(true);
             let mut d = Descriptor::new(client, Kind::Stream, State::Open, true);
             d.is_server_side = true;
             let sig = self.insert(d);
@@ -440,6 +443,16 @@ impl Io {
             d.tls_pending = Some(params);
             return Ok(());
         }
+        // Bytes sent before start_tls go out in the clear, ahead of the handshake
+        // (STARTTLS); if the socket cannot take them all now, TLS starts once it has.
+        if !d.outbound.is_empty() {
+            let drained = d.outbound.flush(d.fd).map_err(|e| TlsError::BadParams(e.to_string()))?;
+            if !drained {
+                d.tls_pending = Some(params);
+                self.update_interest(sig, false);
+                return Ok(());
+            }
+        }
         self.begin_tls(sig, &params)
     }
 
@@ -491,6 +504,15 @@ impl Io {
             }
             None => d.outbound.flush(d.fd),
         };
+        if matches!(flushed, Ok(true)) && d.tls.is_none() && d.state == State::Open {
+            if let Some(params) = d.tls_pending.take() {
+                if self.begin_tls(sig, &params).is_err() {
+                    self.schedule_close(sig, libc::EPROTO);
+                    return false;
+                }
+                return true;
+            }
+        }
         match flushed {
             Ok(true) => {
                 if d.state == State::ClosingAfterWriting {
@@ -663,13 +685,23 @@ impl Io {
         if d.kind != Kind::Stream || d.state == State::ClosingAfterWriting || d.close_when_drained || self.closing.iter().any(|(s, _)| *s == sig) {
             return 0;
         }
+        let was_empty = d.outbound.is_empty();
         d.outbound.push(data);
-        if d.state == State::Open && d.outbound.len() == data.len() && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
-            self.flush(sig);
+        if was_empty && d.state == State::Open && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
+            self.queued.push(sig);
         } else {
             self.update_interest(sig, false);
         }
         data.len() as i64
+    }
+
+    /// Writes what `send_data` queued since the last call (the glue calls this after
+    /// every Ruby callback): at once, without waiting for writability, but with all
+    /// of a callback's sends to a connection in one system call.
+    pub fn flush_queued(&mut self) {
+        while let Some(sig) = self.queued.pop() {
+            self.flush(sig);
+        }
     }
 
     pub fn send_datagram(&mut self, sig: u64, data: &[u8], host: &str, port: u16) -> io::Result<usize> {

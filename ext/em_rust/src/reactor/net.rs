@@ -23,9 +23,6 @@ fn stream_socket(domain: Domain) -> io::Result<Socket> {
 /// Starts a non-blocking connect; completion is signalled by writability.
 pub fn start_connect(addr: SocketAddr, bind: Option<SocketAddr>) -> io::Result<Socket> {
     let socket = stream_socket(Domain::for_address(addr))?;
-    if addr.is_ipv4() || addr.is_ipv6() {
-        socket.set_nodelay(true).ok();
-    }
     if let Some(local) = bind {
         socket.set_reuse_address(true)?;
         socket.bind(&local.into())?;

@@ -102,6 +102,8 @@ impl Machine {
     /// Polls without blocking; blocks (GVL released, timerfd armed for the next
     /// deadline) only if there is nothing to do now. Readiness goes to the table.
     fn wait(&self, ruby: &Ruby, busy: bool) -> Result<(), Error> {
+        // Sends made outside a callback (before EM.run, from another thread).
+        self.io.borrow_mut().flush_queued();
         let now = Instant::now();
         let next_timer = self.timers.borrow_mut().next_deadline();
         let deadline = match (next_timer, self.io.borrow_mut().next_deadline(now)) {
@@ -167,8 +169,10 @@ impl Machine {
         self.handled(ruby, result)
     }
 
-    /// Routes a callback's failure to the error handler (Ok if it took it).
+    /// Routes a callback's failure to the error handler (Ok if it took it). Every
+    /// callback ends here, so this is also where its queued writes go out.
     pub(super) fn handled(&self, ruby: &Ruby, result: Result<(), Error>) -> Result<(), Error> {
+        self.io.borrow_mut().flush_queued();
         let Err(err) = result else { return Ok(()) };
         if let Some(exception) = err.value() {
             let em = ruby.get_inner(self.em);
