@@ -18,13 +18,12 @@ module EventMachine
     # thread; with no errback the exception is raised in the main thread.
     def defer(op = nil, callback = nil, errback = nil, &blk)
       op ||= blk
-      raise ArgumentError, "no operation given to EM.defer" unless op.respond_to?(:call)
-      [callback, errback].each do |cb|
-        raise ArgumentError, "defer callback must respond to #call" unless cb.nil? || cb.respond_to?(:call)
-      end
+      raise ArgumentError, "no operation given to EM.defer" unless callable?(op)
+      raise ArgumentError, "defer callback must respond to #call" unless callback.nil? || callable?(callback)
+      raise ArgumentError, "defer errback must respond to #call" unless errback.nil? || callable?(errback)
       spawn_threadpool unless @threadpool
       id = (@defer_ids += 1)
-      @defer_jobs[id] = [op, callback, errback]
+      @defer_jobs[id] = errback ? [op, callback, errback] : [op, callback]
       @defers_pending += 1
       @job_queue.push(id)
       nil
@@ -43,6 +42,8 @@ module EventMachine
     end
 
     private
+
+    def callable?(code) = code.is_a?(Proc) || code.respond_to?(:call)
 
     def spawn_worker(waiter)
       Thread.new do
