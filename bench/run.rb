@@ -13,6 +13,8 @@
 #                          full default run, tmp/bench-results.md otherwise)
 #   BENCH_RAW=path         every child's whole result line (with its info: sizes, CPU
 #                          user/system seconds...) as JSON lines (default tmp/bench-raw.jsonl)
+# The tls_* benchmarks' server key and certificate (RSA 2048) are made here, once per
+# run, and reach the children in BENCH_TLS_DIR (see bench/lib/tls_cert.rb).
 require "json"
 require "rbconfig"
 require "etc"
@@ -27,7 +29,8 @@ BENCH_DIR = __dir__
 ROOT = File.expand_path("..", __dir__)
 BENCHMARKS = %w[next_tick_chain next_tick_burst defer_trivial defer_sleeping
                 timers_bulk timer_lateness periodic_timer
-                echo_pingpong echo_external stream connections_5000 thin_wrk].freeze
+                echo_pingpong echo_external stream connections_5000 thin_wrk
+                tls_handshakes tls_stream tls_connections].freeze
 RESULT_PREFIX = "BENCH_RESULT "
 QUICK = ENV["BENCH_QUICK"] == "1"
 ROUNDS = Integer(ENV.fetch("BENCH_ROUNDS", QUICK ? "1" : "5"))
@@ -44,6 +47,16 @@ OUT = ENV["BENCH_OUT"] || (DEFAULT_RUN ? File.join(BENCH_DIR, "results.md") : Fi
 selected = BENCHMARKS.select { |b| ARGV.empty? || ARGV.any? { |f| b.include?(f) } }
 abort "no benchmark matches #{ARGV.join(' ')} (have: #{BENCHMARKS.join(', ')})" if selected.empty?
 
+# Extra environment for every child.
+CHILD_ENV = {}
+# The TLS benchmarks' server key and certificate (RSA 2048, made here with Ruby's
+# OpenSSL, once per run, in a temporary directory removed at exit): every child of
+# both implementations loads the same files.
+if selected.any? { |b| b.start_with?("tls_") }
+  require_relative "lib/tls_cert"
+  CHILD_ENV[BenchTLS::ENV_KEY] = BenchTLS.generate_tmp
+end
+
 # Children never inherit `bundle exec`: a bundle that holds this repo's lib/ would
 # let em_rust's eventmachine.rb stand in for the real one.
 def unbundled(&blk)
@@ -55,7 +68,7 @@ end
 def run_ruby(impl, args, limit)
   out = Tempfile.new("bench-out")
   err = Tempfile.new("bench-err")
-  env = { "EM_IMPL" => impl, "BENCH_QUICK" => QUICK ? "1" : "0", "BENCH_TIMEOUT" => TIMEOUT.to_s }
+  env = { "EM_IMPL" => impl, "BENCH_QUICK" => QUICK ? "1" : "0", "BENCH_TIMEOUT" => TIMEOUT.to_s, **CHILD_ENV }
   pid = unbundled { Process.spawn(env, RbConfig.ruby, *args, out: out.path, err: err.path, chdir: ROOT) }
   waiter = Process.detach(pid)
   status = waiter.join(limit) ? waiter.value : nil

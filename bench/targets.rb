@@ -1,7 +1,8 @@
 # frozen_string_literal: true
-# The targets of issue 2 (item 9: the reactor) and issue 3 (item 7: connections), in
-# one place. Each is a minimum for the ratio the driver prints, where > 1 always means
-# em_rust is better: ours/theirs for throughputs, theirs/ours for latencies and memory.
+# The targets of issue 2 (item 9: the reactor), issue 3 (item 7: connections) and
+# issue 5 (item 6: TLS), in one place. Each is a minimum for the ratio the driver
+# prints, where > 1 always means em_rust is better: ours/theirs for throughputs,
+# theirs/ours for latencies and memory.
 module BenchTargets
   # "benchmark/metric" (or "*/metric" for every benchmark) => [minimum ratio, as the issue says it]
   TARGETS = {
@@ -18,6 +19,10 @@ module BenchTargets
     "connections_5000/rss_per_conn_kb" => [1.0, "≤ EM's"],
     "thin_wrk/req_per_s" => [1.1, "≥ 1.1× EM"],
     "thin_wrk/p99_ms" => [1.0, "≤ EM's"],
+    "tls_handshakes/tls13_per_s" => [1.0, "≥ 1.0× EM"],
+    "tls_handshakes/tls12_per_s" => [1.0, "≥ 1.0× EM"],
+    "tls_stream/mb_per_s" => [1.0, "≥ 1.0× EM"],
+    "tls_connections/rss_per_conn_kb" => [1.0, "≤ EM's"],
     "*/peak_rss_mb" => [1.0, "≤ EM's"],
   }.freeze
 

@@ -1,8 +1,6 @@
 # frozen_string_literal: true
 # TLS: EventMachine's start_tls options and checks, the protocol constants, and
 # the handshake's callbacks. The TLS itself is OpenSSL, in the Rust reactor.
-require "openssl"
-
 module EventMachine
   EM_PROTO_SSLv2 = 2
   EM_PROTO_SSLv3 = 4
@@ -12,8 +10,7 @@ module EventMachine
   EM_PROTO_TLSv1_3 = 64
   OPENSSL_NO_SSL2 = true
   OPENSSL_NO_SSL3 = true
-  OPENSSL_LIBRARY_VERSION = OpenSSL::OPENSSL_LIBRARY_VERSION
-  OPENSSL_VERSION = OpenSSL::OPENSSL_VERSION
+  # OPENSSL_LIBRARY_VERSION and OPENSSL_VERSION are set by the native library.
 
   TLS_PROTOCOLS = {
     "sslv2" => EM_PROTO_SSLv2, "sslv3" => EM_PROTO_SSLv3, "tlsv1" => EM_PROTO_TLSv1,

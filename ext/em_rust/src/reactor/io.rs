@@ -67,8 +67,8 @@ pub struct Io {
     /// Descriptors to close once this turn's readiness is handled: (sig, errno).
     closing: Vec<(u64, i32)>,
     buf: Vec<u8>,
-    /// Connections `send_data` queued bytes on during the current callback: written
-    /// together once it returns (one writev for several sends), see `flush_queued`.
+    /// Connections `send_data` queued bytes on during this turn: written together at
+    /// the end of the turn (one writev for several sends), see `flush_queued`.
     queued: Vec<u64>,
     /// Acceptors that hit EMFILE: retried on the heartbeat, not busy-looped.
     starved_acceptors: Vec<u64>,
@@ -695,9 +695,9 @@ impl Io {
         data.len() as i64
     }
 
-    /// Writes what `send_data` queued since the last call (the glue calls this after
-    /// every Ruby callback): at once, without waiting for writability, but with all
-    /// of a callback's sends to a connection in one system call.
+    /// Writes what `send_data` queued since the last call (the glue calls this at the
+    /// end of every loop turn): without waiting for writability, and with all of a
+    /// turn's sends to a connection in one system call.
     pub fn flush_queued(&mut self) {
         while let Some(sig) = self.queued.pop() {
             self.flush(sig);

@@ -55,7 +55,7 @@ pub const PROTO_DEFAULT: u32 = PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_TLSV1_2 | PRO
 const DEFAULT_CIPHERS: &str = "ALL:!ADH:!LOW:!EXP:!DES-CBC3-SHA:@STRENGTH";
 
 /// Everything `start_tls` was given (EM's options plus em_rust's CA verification).
-#[derive(Default, Clone, Debug)]
+#[derive(Default, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TlsParams {
     pub private_key_file: Option<String>,
     pub private_key: Option<String>,
@@ -139,7 +139,7 @@ pub struct TlsSession {
 
 impl TlsSession {
     pub fn new(fd: RawFd, params: &TlsParams, server: bool, sig: u64) -> Result<Self, TlsError> {
-        let (ctx, broken) = context(params, server)?;
+        let (ctx, broken) = shared_context(params, server)?;
         let mut ssl = Ssl::new(&ctx).map_err(bad)?;
         if params.verify_peer || params.chain_verification() {
             let mut mode = SslVerifyMode::PEER;
@@ -274,6 +274,27 @@ fn classify(e: openssl::ssl::Error) -> io::Result<Progress> {
 
 fn bad(e: ErrorStack) -> TlsError {
     TlsError::BadParams(e.to_string())
+}
+
+/// Contexts are shared by every connection with the same options (EM makes one
+/// per connection): loading keys and certificates once saves a lot of memory and
+/// time per handshake. Per-connection settings (SNI, the host checked) are not part
+/// of the context. A few distinct option sets are normal; the cache is bounded.
+fn shared_context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsError> {
+    type Cache = std::collections::HashMap<(TlsParams, bool), (SslContext, bool)>;
+    static CACHE: OnceLock<std::sync::Mutex<Cache>> = OnceLock::new();
+    let key = (TlsParams { sni_hostname: None, connect_host: None, ..params.clone() }, server);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(hit.clone());
+    }
+    let built = context(params, server)?;
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    cache.insert(key, built.clone());
+    Ok(built)
 }
 
 /// The context, and whether its key or certificate files failed to load.

@@ -102,7 +102,8 @@ impl Machine {
     /// Polls without blocking; blocks (GVL released, timerfd armed for the next
     /// deadline) only if there is nothing to do now. Readiness goes to the table.
     fn wait(&self, ruby: &Ruby, busy: bool) -> Result<(), Error> {
-        // Sends made outside a callback (before EM.run, from another thread).
+        // What send_data queued during the last turn goes out now, before any wait:
+        // like EM, a response sent in pieces leaves in one write (no Nagle stalls).
         self.io.borrow_mut().flush_queued();
         let now = Instant::now();
         let next_timer = self.timers.borrow_mut().next_deadline();
@@ -169,10 +170,8 @@ impl Machine {
         self.handled(ruby, result)
     }
 
-    /// Routes a callback's failure to the error handler (Ok if it took it). Every
-    /// callback ends here, so this is also where its queued writes go out.
+    /// Routes a callback's failure to the error handler (Ok if it took it).
     pub(super) fn handled(&self, ruby: &Ruby, result: Result<(), Error>) -> Result<(), Error> {
-        self.io.borrow_mut().flush_queued();
         let Err(err) = result else { return Ok(()) };
         if let Some(exception) = err.value() {
             let em = ruby.get_inner(self.em);
@@ -358,6 +357,6 @@ pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
     class.define_method("stopping?", method!(Machine::stopping, 0))?;
     class.define_method("release", method!(Machine::release, 0))?;
     super::connections::init(ruby, class)?;
-    super::tls::init(class)?;
+    super::tls::init(ruby, class)?;
     Ok(())
 }

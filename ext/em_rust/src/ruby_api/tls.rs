@@ -87,7 +87,11 @@ impl Machine {
     }
 }
 
-pub fn init(class: RClass) -> Result<(), Error> {
+pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
+    let em: magnus::RModule = ruby.class_object().const_get("EventMachine")?;
+    // EM's OPENSSL_* constants, without loading Ruby's openssl (4 MB) at require time.
+    em.const_set("OPENSSL_LIBRARY_VERSION", openssl::version::version())?;
+    em.const_set("OPENSSL_VERSION", openssl::version::version())?;
     class.define_method("start_tls", method!(Machine::start_tls, 2))?;
     class.define_method("peer_cert", method!(Machine::peer_cert, 1))?;
     class.define_method("cipher_name", method!(Machine::cipher_name, 1))?;

@@ -1,0 +1,89 @@
+# frozen_string_literal: true
+# One TLS stream of 64 MiB from client to server, both in this reactor, on
+# 127.0.0.1: bench/stream.rb over start_tls (default ssl_version, so TLS 1.3 with
+# OpenSSL 3; the server has the RSA 2048 certificate of bench/lib/tls_cert.rb). The
+# client sends 64 KiB chunks with flow control, as EM applications do: each tick it
+# sends while get_outbound_data_size is below THRESHOLD, then re-arms itself with
+# next_tick. The server counts the plaintext receive_data gets. Timed from the
+# client's ssl_handshake_completed to the last byte received; MB/s (10^6 bytes of
+# plaintext).
+require_relative "lib/loader"
+require_relative "lib/net"
+require_relative "lib/tls_cert"
+
+TOTAL = Bench.size(64 << 20, 4 << 20)
+CHUNK_BYTES = 64 << 10
+THRESHOLD = 1 << 20
+CHUNK = Random.new(1).bytes(CHUNK_BYTES).freeze
+FILES = BenchTLS.server_files
+raise "TOTAL must be a whole number of chunks" unless (TOTAL % CHUNK_BYTES).zero?
+
+class Sink < EM::Connection
+  def initialize(state)
+    super()
+    @state = state
+  end
+
+  def post_init = start_tls(BenchTLS.server_opts(FILES))
+
+  def receive_data(data)
+    st = @state
+    st[:received] += data.bytesize
+    st[:reads] += 1
+    return if st[:received] < TOTAL
+    raise "received #{st[:received]} bytes, more than the #{TOTAL} sent" if st[:received] > TOTAL
+
+    st[:t1] ||= Bench.now
+    st[:cpu1] ||= Bench.cpu
+    EM.stop
+  end
+end
+
+class Source < EM::Connection
+  def initialize(state)
+    super()
+    @state = state
+    @sent = 0
+    @pump = method(:pump)
+  end
+
+  def connection_completed = start_tls
+
+  def ssl_handshake_completed
+    @state[:protocol] = get_cipher_protocol
+    @state[:cipher] = get_cipher_name
+    @state[:t0] = Bench.now
+    @state[:cpu0] = Bench.cpu
+    pump
+  end
+
+  def pump
+    while @sent < TOTAL && get_outbound_data_size < THRESHOLD
+      send_data(CHUNK)
+      @sent += CHUNK_BYTES
+    end
+    @state[:max_outbound] = [@state[:max_outbound], get_outbound_data_size].max
+    @state[:ticks] += 1
+    EM.next_tick(@pump) if @sent < TOTAL
+  end
+
+  def unbind
+    raise "TLS stream connection closed after #{@state[:received]} of #{TOTAL} bytes" unless @state[:t1]
+  end
+end
+
+state = { received: 0, reads: 0, ticks: 0, max_outbound: 0, t0: nil, t1: nil }
+EM.epoll
+EM.run do
+  Bench.em_deadline(Bench::TIMEOUT * 0.8, "TLS stream")
+  port = Bench.server_port(EM.start_server(Bench::HOST, 0, Sink, state))
+  EM.connect(Bench::HOST, port, Source, state)
+end
+raise "received #{state[:received]} of #{TOTAL} bytes" unless state[:received] == TOTAL
+
+elapsed = state[:t1] - state[:t0]
+Bench.report({ mb_per_s: { value: TOTAL / elapsed / 1e6, unit: "MB/s", better: "higher", label: "throughput" } },
+             { bytes: TOTAL, chunk_bytes: CHUNK_BYTES, threshold_bytes: THRESHOLD, elapsed_s: elapsed,
+               protocol: state[:protocol], cipher: state[:cipher], cert: "RSA 2048 (#{FILES[:from]})",
+               receive_data_calls: state[:reads], pump_ticks: state[:ticks],
+               max_outbound_bytes: state[:max_outbound], **Bench.cpu_spent(state[:cpu0], state[:cpu1]) })
