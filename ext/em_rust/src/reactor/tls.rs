@@ -301,7 +301,8 @@ fn shared_context(params: &TlsParams, server: bool) -> Result<(SslContext, bool)
 fn context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsError> {
     let method = if server { SslMethod::tls_server() } else { SslMethod::tls_client() };
     let mut ctx = SslContextBuilder::new(method).map_err(bad)?;
-    ctx.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER);
+    // RELEASE_BUFFERS as EM: an idle session keeps no 16 KiB read and write buffers.
+    ctx.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::RELEASE_BUFFERS);
     ctx.set_options(SslOptions::NO_COMPRESSION);
     // No usable protocol (sslv2/sslv3, or none) fails the handshake, as in EM.
     let mut broken = set_protocols(&mut ctx, params.protocols).is_err();
