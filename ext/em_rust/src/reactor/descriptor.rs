@@ -63,6 +63,10 @@ pub struct Descriptor {
     pub is_server_side: bool,
     /// `close_connection_after_writing` before the connect completed.
     pub close_when_drained: bool,
+    /// A server on a name with several addresses listens on each: the extra
+    /// listeners accept on behalf of the first (`accept_as`), which lists them.
+    pub accept_as: Option<u64>,
+    pub sibling_listeners: Vec<u64>,
     pub tls: Option<Box<TlsSession>>,
     /// `start_tls` before the connect completed: begins once it has.
     pub tls_pending: Option<TlsParams>,
@@ -95,6 +99,8 @@ impl Descriptor {
             last_peer: None,
             is_server_side: false,
             close_when_drained: false,
+            accept_as: None,
+            sibling_listeners: Vec::new(),
             tls: None,
             tls_pending: None,
             tls_want_write: false,

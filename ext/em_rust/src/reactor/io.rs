@@ -100,9 +100,11 @@ impl Io {
         self.table.len()
     }
 
-    /// What `EM.connection_count` reports: descriptors, less the internal inotify fd.
+    /// What `EM.connection_count` reports: descriptors, less internal ones (the
+    /// inotify fd, a server's extra listeners).
     pub fn connection_count(&self) -> usize {
-        self.table.len() - usize::from(self.inotify.is_some())
+        let extra = self.table.values().filter(|d| d.accept_as.is_some()).count();
+        self.table.len() - usize::from(self.inotify.is_some()) - extra
     }
 
     pub fn is_empty(&self) -> bool {
@@ -286,8 +288,8 @@ impl Io {
         self.update_interest(sig, false);
     }
 
-    fn accept(&mut self, server: u64) {
-        let Some(fd) = self.table.get(&server).map(|d| d.fd) else { return };
+    fn accept(&mut self, listener: u64) {
+        let Some((fd, server)) = self.table.get(&listener).map(|d| (d.fd, d.accept_as.unwrap_or(listener))) else { return };
         for _ in 0..ACCEPTS_PER_TURN {
             let client = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
             if client < 0 {
@@ -295,7 +297,7 @@ impl Io {
                 match err.raw_os_error() {
                     Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
                     Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
-                        self.starved_acceptors.push(server);
+                        self.starved_acceptors.push(listener);
                     }
                     _ => {}
                 }
@@ -307,7 +309,7 @@ impl Io {
             self.events.push_back(Event::Accepted { server, sig });
         }
         // More may be waiting: come back next turn.
-        self.carry.push(server);
+        self.carry.push(listener);
     }
 
     /// One read; true if the descriptor may have more to read now.
@@ -630,10 +632,30 @@ impl Io {
         Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Stream, state, true)))
     }
 
+    /// Listens on host:port. A name that resolves to both families (e.g. ::1 and
+    /// 127.0.0.1) gets a listener per family, all accepting as one server.
     pub fn listen(&mut self, host: &str, port: u16) -> io::Result<u64> {
-        let addr = *net::resolve(host, port)?.first().expect("resolve returns one");
-        let socket = net::listen_tcp(addr)?;
-        Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Acceptor, State::Open, true)))
+        let addrs = net::resolve(host, port)?;
+        let first = addrs[0];
+        let socket = net::listen_tcp(first)?;
+        let sig = self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Acceptor, State::Open, true));
+        // Port 0: the others take the port the first one got.
+        let port = SockRef::from(&unsafe { BorrowedFd::borrow_raw(self.table[&sig].fd) })
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map_or(port, |a| a.port());
+        for addr in addrs.iter().skip(1).filter(|a| a.is_ipv4() != first.is_ipv4()).take(1) {
+            let mut addr = *addr;
+            addr.set_port(port);
+            if let Ok(extra) = net::listen_tcp(addr) {
+                let mut d = Descriptor::new(extra.into_raw_fd(), Kind::Acceptor, State::Open, true);
+                d.accept_as = Some(sig);
+                let extra_sig = self.insert(d);
+                self.table.get_mut(&sig).expect("just inserted").sibling_listeners.push(extra_sig);
+            }
+        }
+        Ok(sig)
     }
 
     pub fn listen_unix(&mut self, path: &Path) -> io::Result<u64> {
@@ -741,6 +763,12 @@ impl Io {
         }
         if d.kind == Kind::Stream && d.owned {
             discard_unread(d.fd);
+        }
+        for sibling in &d.sibling_listeners {
+            if let Some(mut s) = self.table.remove(sibling) {
+                let _ = self.registry.deregister(&mut SourceFd(&s.fd));
+                s.sibling_listeners.clear();
+            }
         }
         if d.kind == Kind::Acceptor && !d.owned {
             // An attached listening socket stays open for its owner, but stops
