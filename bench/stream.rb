@@ -7,6 +7,7 @@
 # last byte received; MB/s (10^6 bytes).
 require_relative "lib/loader"
 require_relative "lib/net"
+require_relative "lib/stream_parts"
 
 TOTAL = Bench.size(256 << 20, 16 << 20)
 CHUNK_BYTES = 64 << 10
@@ -15,50 +16,13 @@ CHUNK = Random.new(1).bytes(CHUNK_BYTES).freeze
 raise "TOTAL must be a whole number of chunks" unless (TOTAL % CHUNK_BYTES).zero?
 
 class Sink < EM::Connection
-  def initialize(state)
-    super()
-    @state = state
-  end
-
-  def receive_data(data)
-    st = @state
-    st[:received] += data.bytesize
-    st[:reads] += 1
-    return if st[:received] < TOTAL
-    raise "received #{st[:received]} bytes, more than the #{TOTAL} sent" if st[:received] > TOTAL
-
-    st[:t1] ||= Bench.now
-    st[:cpu1] ||= Bench.cpu
-    EM.stop
-  end
+  include StreamSink
 end
 
 class Source < EM::Connection
-  def initialize(state)
-    super()
-    @state = state
-    @sent = 0
-    @pump = method(:pump)
-  end
+  include StreamSource
 
-  def connection_completed
-    @state[:t0] = Bench.now
-    @state[:cpu0] = Bench.cpu
-    pump
-  end
-
-  def pump
-    while @sent < TOTAL && get_outbound_data_size < THRESHOLD
-      send_data(CHUNK)
-      @sent += CHUNK_BYTES
-    end
-    @state[:ticks] += 1
-    EM.next_tick(@pump) if @sent < TOTAL
-  end
-
-  def unbind
-    raise "stream connection closed after #{@state[:received]} of #{TOTAL} bytes" unless @state[:t1]
-  end
+  def connection_completed = start_pumping
 end
 
 state = { received: 0, reads: 0, ticks: 0, t0: nil, t1: nil }

@@ -9,6 +9,7 @@
 # plaintext).
 require_relative "lib/loader"
 require_relative "lib/net"
+require_relative "lib/stream_parts"
 require_relative "lib/tls_cert"
 
 TOTAL = Bench.size(64 << 20, 4 << 20)
@@ -19,56 +20,20 @@ FILES = BenchTLS.server_files
 raise "TOTAL must be a whole number of chunks" unless (TOTAL % CHUNK_BYTES).zero?
 
 class Sink < EM::Connection
-  def initialize(state)
-    super()
-    @state = state
-  end
+  include StreamSink
 
   def post_init = start_tls(BenchTLS.server_opts(FILES))
-
-  def receive_data(data)
-    st = @state
-    st[:received] += data.bytesize
-    st[:reads] += 1
-    return if st[:received] < TOTAL
-    raise "received #{st[:received]} bytes, more than the #{TOTAL} sent" if st[:received] > TOTAL
-
-    st[:t1] ||= Bench.now
-    st[:cpu1] ||= Bench.cpu
-    EM.stop
-  end
 end
 
 class Source < EM::Connection
-  def initialize(state)
-    super()
-    @state = state
-    @sent = 0
-    @pump = method(:pump)
-  end
+  include StreamSource
 
   def connection_completed = start_tls
 
   def ssl_handshake_completed
     @state[:protocol] = get_cipher_protocol
     @state[:cipher] = get_cipher_name
-    @state[:t0] = Bench.now
-    @state[:cpu0] = Bench.cpu
-    pump
-  end
-
-  def pump
-    while @sent < TOTAL && get_outbound_data_size < THRESHOLD
-      send_data(CHUNK)
-      @sent += CHUNK_BYTES
-    end
-    @state[:max_outbound] = [@state[:max_outbound], get_outbound_data_size].max
-    @state[:ticks] += 1
-    EM.next_tick(@pump) if @sent < TOTAL
-  end
-
-  def unbind
-    raise "TLS stream connection closed after #{@state[:received]} of #{TOTAL} bytes" unless @state[:t1]
+    start_pumping
   end
 end
 
