@@ -19,7 +19,8 @@ module RethinkDB
     # Does nothing once the handler is stopped.
     def handle(name, args, query)
       return if stopped?
-      arity = method(name).arity
+      # Looked up once per callback name (method(...) allocates; this runs per row).
+      arity = (@callback_arities ||= {})[name] ||= method(name).arity
       if arity == args.size
         __send__(name, *args)
       elsif arity.zero?
