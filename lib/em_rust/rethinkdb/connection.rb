@@ -18,6 +18,10 @@ module RethinkDB
   #   and hand what is not theirs to its owner;
   # - while em_run queries are open, a pump (see ReactorPump, ThreadPump) feeds
   #   every response to #dispatch_response on the reactor thread.
+  #
+  # A transport may also offer `#auto_continue(token, on)`: it then sends the
+  # CONTINUE of an em_run stream itself as soon as a partial batch is read, and
+  # says so with a third element, `[token, Hash, true]`.
   class Connection
     QT = Query::QueryType
     RT = Response::ResponseType
@@ -199,6 +203,7 @@ module RethinkDB
         handle = QueryHandle.new(callback, term, all_opts, token, self)
         start_pump
         register(token, all_opts, handle)
+        auto_continue(token, true) unless all_opts[:noreply]
         send_query(token, query)
         return handle
       end
@@ -219,8 +224,8 @@ module RethinkDB
 
     # Hands one response to whoever waits for `token`: an em_run QueryHandle
     # (called now), a synchronous waiter (woken), or nobody (dropped).
-    def dispatch_response(token, response)
-      receive(token, response, direct: true)
+    def dispatch_response(token, response, continued = false)
+      receive(token, response, continued, direct: true)
     end
 
     # The transport failed (EOF, read error, bad frame): every waiting query
@@ -237,11 +242,7 @@ module RethinkDB
 
     # Sends STOP for `token`; true if a query was still waiting on it.
     def stop(token)
-      begin
-        send_query(token, [QT::STOP]) if open?
-      rescue ReqlDriverError
-        nil
-      end
+      send_stop(token)
       waiting = @lock.synchronize do
         @opts.delete(token)
         @waiters.delete(token)
@@ -249,10 +250,11 @@ module RethinkDB
       !!waiting
     end
 
-    # Asks for the next batch of a stream; the response goes to `waiter`.
-    def continue_query(token, opts, waiter)
+    # Asks for the next batch of a stream (unless the transport already did:
+    # `sent`); the response goes to `waiter`.
+    def continue_query(token, opts, waiter, sent: false)
       register(token, opts, waiter)
-      send_query(token, [QT::CONTINUE])
+      send_query(token, [QT::CONTINUE]) unless sent
     end
 
     # Waits for the response to `token` (nil timeout: forever). Raises
@@ -295,11 +297,7 @@ module RethinkDB
       end
       failure = nil
       handles.each do |token, handle|
-        begin
-          send_query(token, [QT::STOP]) if open?
-        rescue ReqlDriverError
-          nil
-        end
+        send_stop(token)
         begin
           handle.handle_force_close
         rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised below
@@ -328,8 +326,8 @@ module RethinkDB
 
     # A response read outside the reactor (by a synchronous waiter or a pump
     # thread): em_run queries get it on the reactor thread, in a tick of its own.
-    def receive_later(token, response)
-      receive(token, response, direct: false)
+    def receive_later(token, response, continued = false)
+      receive(token, response, continued, direct: false)
     end
 
     def send_query(token, query)
@@ -342,6 +340,18 @@ module RethinkDB
 
     def monotonic
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    def send_stop(token)
+      auto_continue(token, false)
+      send_query(token, [QT::STOP]) if open?
+    rescue ReqlDriverError
+      nil
+    end
+
+    def auto_continue(token, on)
+      transport = @transport
+      transport.auto_continue(token, on) if transport.respond_to?(:auto_continue)
     end
 
     def register(token, opts, waiter)
@@ -382,11 +392,11 @@ module RethinkDB
       end
       release_reader
       return false unless pair
-      receive(pair[0], pair[1], direct: false)
+      receive(pair[0], pair[1], pair[2], direct: false)
       true
     end
 
-    def receive(token, response, direct:)
+    def receive(token, response, continued, direct:)
       handle = @lock.synchronize do
         @opts.delete(token)
         waiter = @waiters.delete(token)
@@ -399,14 +409,14 @@ module RethinkDB
         end
       end
       return unless handle
-      direct ? handle.callback(response) : deliver_later(handle, response)
+      direct ? handle.callback(response, continued) : deliver_later(handle, response, continued)
     end
 
-    def deliver_later(handle, response)
+    def deliver_later(handle, response, continued = false)
       if EM.reactor_running?
-        EM.next_tick { handle.callback(response) }
+        EM.next_tick { handle.callback(response, continued) }
       else
-        handle.callback(response)
+        handle.callback(response, continued)
       end
     end
 

@@ -37,8 +37,9 @@ module RethinkDB
       "#<#{self.class.name} token=#{@token}#{' closed' if @closed} #{RPP.pp(@term)}>"
     end
 
-    # One response for this query (RETHINKDB.md §2.3).
-    def callback(response)
+    # One response for this query (RETHINKDB.md §2.3). `continued`: the
+    # transport has already asked for the next batch.
+    def callback(response, continued = false)
       if @handler.stopped? || !EM.reactor_running?
         @closed = true
         @conn.stop(@token)
@@ -64,7 +65,7 @@ module RethinkDB
       end
 
       case type
-      when RT::SUCCESS_PARTIAL, RT::SUCCESS_SEQUENCE then deliver_rows(type, rows, feed)
+      when RT::SUCCESS_PARTIAL, RT::SUCCESS_SEQUENCE then deliver_rows(type, rows, feed, continued)
       when RT::SUCCESS_ATOM then deliver_atom(value)
       when RT::WAIT_COMPLETE
         handle_open
@@ -109,10 +110,10 @@ module RethinkDB
       notes.any? { |note| Protocol::FEED_NOTES.include?(note) }
     end
 
-    def deliver_rows(type, rows, feed)
+    def deliver_rows(type, rows, feed, continued)
       handle_open
       if type == RT::SUCCESS_PARTIAL && !@conn.closed?
-        @conn.continue_query(@token, @opts, self)
+        @conn.continue_query(@token, @opts, self, sent: continued)
       end
       rows.each { |row| feed ? deliver_change(row) : handle(:on_stream_val, row) }
       handle_close if type == RT::SUCCESS_SEQUENCE || @conn.closed?

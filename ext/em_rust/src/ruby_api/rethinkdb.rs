@@ -8,7 +8,14 @@
 //! s.send_query(token, json_string)          # => nil, once the frame is on the wire
 //! s.read_response(timeout_secs_or_nil)      # => [token, response] or nil on timeout
 //! s.close; s.closed?; s.local_port
+//! s.auto_continue(token, true|false)       # em_run streams: see below
 //! ```
+//!
+//! With `auto_continue(token, true)`, each SUCCESS_PARTIAL response for `token`
+//! gets its CONTINUE sent the moment the frame is read, before Ruby sees the
+//! rows, so the server makes the next batch while the handler takes this one;
+//! `read_response` then returns `[token, response, true]`. Any other response
+//! type (or `auto_continue(token, false)`, e.g. with a STOP) ends it.
 //!
 //! Thread safety: every method may be called from any Ruby thread, concurrently.
 //! - Writes are serialized: a frame is never interleaved with another, and frames
@@ -32,7 +39,8 @@ use crate::rethinkdb::json::{self, Builder};
 use crate::rethinkdb::socket::{Conn, Establish, Pumped, Waited};
 use crate::rethinkdb::{excerpt, ProtocolError};
 use magnus::rb_sys::FromRawValue;
-use magnus::{function, method, prelude::*, Error, RString, Ruby, Value};
+use magnus::{function, method, prelude::*, Error, RHash, RString, Ruby, TryConvert, Value};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -90,12 +98,22 @@ impl Builder for RubyBuilder {
     }
 }
 
-/// `[token, decoded response]`.
+/// The decoded response.
 fn decode_frame(frame: &Frame) -> Result<Value, String> {
     let mut builder = RubyBuilder { utf8: unsafe { rb_sys::rb_utf8_encoding() } };
     let response = json::decode(&frame.payload, &mut builder)?;
-    let token = unsafe { rb_sys::rb_ull2inum(frame.token) };
-    Ok(unsafe { Value::from_raw(rb_sys::rb_assoc_new(token, response)) })
+    Ok(unsafe { Value::from_raw(response) })
+}
+
+/// ql2's Response.ResponseType.SUCCESS_PARTIAL and the body of a CONTINUE query.
+const SUCCESS_PARTIAL: i64 = 3;
+const CONTINUE_QUERY: &[u8] = b"[2]";
+
+fn is_partial(response: Value) -> bool {
+    RHash::from_value(response)
+        .and_then(|hash| hash.get("t"))
+        .and_then(|t| i64::try_convert(t).ok())
+        == Some(SUCCESS_PARTIAL)
 }
 
 // ---------------------------------------------------------------------------
@@ -111,6 +129,8 @@ enum State {
 pub struct Socket {
     state: Mutex<State>,
     local_port: u16,
+    /// Tokens whose partial responses are continued as soon as they are read.
+    auto_continue: Mutex<HashSet<u64>>,
 }
 
 fn raise(ruby: &Ruby, err: &ProtocolError) -> Error {
@@ -157,7 +177,11 @@ impl Socket {
             match gvl::without_gvl_io(|| establish.run()) {
                 Some(Waited::Got(conn)) => {
                     let local_port = conn.local_port();
-                    return Ok(Socket { state: Mutex::new(State::Open(Arc::new(conn))), local_port });
+                    return Ok(Socket {
+                        state: Mutex::new(State::Open(Arc::new(conn))),
+                        local_port,
+                        auto_continue: Mutex::new(HashSet::new()),
+                    });
                 }
                 Some(Waited::Failed(err)) => return Err(raise(ruby, &err)),
                 // An exception here drops `establish`, closing the half-made socket.
@@ -193,26 +217,33 @@ impl Socket {
     /// written to the socket (waiting without the GVL while the socket is full).
     fn send_query(ruby: &Ruby, rb_self: &Self, token: u64, json: RString) -> Result<(), Error> {
         let conn = rb_self.conn().map_err(|e| raise(ruby, &e))?;
-        let mut frame = Vec::new();
         // Copied while the GVL is held: the String may change once it is released.
-        append_query(&mut frame, token, unsafe { json.as_slice() }).map_err(|e| raise(ruby, &e))?;
+        rb_self.send_frame(ruby, &conn, token, unsafe { json.as_slice() })
+    }
+
+    /// Sends one query frame (a copy of `json`), waiting without the GVL while
+    /// the socket is full.
+    fn send_frame(&self, ruby: &Ruby, conn: &Conn, token: u64, json: &[u8]) -> Result<(), Error> {
+        let mut frame = Vec::new();
+        append_query(&mut frame, token, json).map_err(|e| raise(ruby, &e))?;
         let target = match conn.enqueue(&frame) {
             Ok((_, true)) => return Ok(()),
             Ok((target, false)) => target,
-            Err(err) => return Err(raise(ruby, &rb_self.fail(err))),
+            Err(err) => return Err(raise(ruby, &self.fail(err))),
         };
         drop(frame);
         loop {
             match gvl::without_gvl_io(|| conn.wait_sent(target)) {
                 Some(Waited::Got(())) => return Ok(()),
-                Some(Waited::Failed(err)) => return Err(raise(ruby, &rb_self.fail(err))),
+                Some(Waited::Failed(err)) => return Err(raise(ruby, &self.fail(err))),
                 Some(Waited::Interrupted) | Some(Waited::TimedOut) | None => gvl::check_interrupts()?,
             }
         }
     }
 
-    /// `#read_response(timeout_secs_or_nil)`: the next response as `[token, value]`,
-    /// or nil if none arrived within the timeout.
+    /// `#read_response(timeout_secs_or_nil)`: the next response as `[token, value]`
+    /// (`[token, value, true]` if its CONTINUE went out), or nil if none arrived
+    /// within the timeout.
     fn read_response(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Option<Value>, Error> {
         let deadline = timeout_arg(ruby, timeout)?.and_then(|t| Instant::now().checked_add(t));
         let conn = rb_self.conn().map_err(|e| raise(ruby, &e))?;
@@ -230,7 +261,16 @@ impl Socket {
             },
         };
         match decode_frame(&frame) {
-            Ok(pair) => Ok(Some(pair)),
+            Ok(response) => {
+                let continued = rb_self.continue_if_partial(ruby, &conn, frame.token, response)?;
+                let pair = ruby.ary_new_capa(3);
+                pair.push(frame.token)?;
+                pair.push(response)?;
+                if continued {
+                    pair.push(true)?;
+                }
+                Ok(Some(pair.as_value()))
+            }
             Err(why) => {
                 let err = ProtocolError::Driver(format!(
                     "Bad response from server for token {}: invalid JSON ({why}): {}",
@@ -239,6 +279,33 @@ impl Socket {
                 ));
                 Err(raise(ruby, &rb_self.fail(err)))
             }
+        }
+    }
+
+    /// Sends CONTINUE for `token` now if it is an auto-continued token and
+    /// `response` is partial; true if it did.
+    fn continue_if_partial(&self, ruby: &Ruby, conn: &Conn, token: u64, response: Value) -> Result<bool, Error> {
+        {
+            let mut tokens = lock(&self.auto_continue);
+            if !tokens.contains(&token) {
+                return Ok(false);
+            }
+            if !is_partial(response) {
+                tokens.remove(&token);
+                return Ok(false);
+            }
+        }
+        self.send_frame(ruby, conn, token, CONTINUE_QUERY)?;
+        Ok(true)
+    }
+
+    /// `#auto_continue(token, on)`: see the file's comment.
+    fn set_auto_continue(&self, token: u64, on: bool) {
+        let mut tokens = lock(&self.auto_continue);
+        if on {
+            tokens.insert(token);
+        } else {
+            tokens.remove(&token);
         }
     }
 
@@ -282,5 +349,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("closed?", method!(Socket::is_closed, 0))?;
     class.define_method("local_port", method!(Socket::local_port, 0))?;
     class.define_method("fileno", method!(Socket::fileno, 0))?;
+    class.define_method("auto_continue", method!(Socket::set_auto_continue, 2))?;
     Ok(())
 }
