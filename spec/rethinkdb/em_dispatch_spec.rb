@@ -158,18 +158,33 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
     end
   end
 
-  it "drops responses for tokens nobody waits for" do
+  it "drops responses for tokens nobody waits for any more" do
     handler = recorder
     EM.run do
       handle = r.expr(1).em_run(conn, handler)
       EM.next_tick do
-        transport.respond(handle.token + 100, { t: 1, r: [9] })
         transport.respond(handle.token, { t: 1, r: [1] })
         transport.respond(handle.token, { t: 1, r: [2] })
         EM.stop
       end
     end
     expect(handler.log).to eq([[:open], [:val, 1], [:close]])
+    expect(conn).to be_open
+  end
+
+  it "treats a response for a token no query used as a broken server" do
+    handler = recorder
+    EM.run do
+      handle = r.expr(1).em_run(conn, handler)
+      EM.next_tick do
+        transport.respond(handle.token + 100, { t: 1, r: [9] })
+        EM.add_timer(0.01) { EM.stop }
+      end
+    end
+    expect(handler.log.map(&:first)).to eq(%i[open error close])
+    expect(handler.log[1][1]).to eq(RethinkDB::ReqlDriverError)
+    expect(handler.log[1][2]).to start_with("Bad response from server: a response for token")
+    expect(conn).to be_closed
   end
 
   it "closes a stopped handler's query at its next response: STOP, closed, no on_close" do

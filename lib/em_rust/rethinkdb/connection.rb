@@ -397,6 +397,10 @@ module RethinkDB
     end
 
     def receive(token, response, continued, direct:)
+      unless token.between?(1, @last_token)
+        message = "Bad response from server: a response for token #{token}, which no query on this connection used."
+        return lose_connection(ReqlDriverError.new(message), @transport)
+      end
       handle = @lock.synchronize do
         @opts.delete(token)
         waiter = @waiters.delete(token)
