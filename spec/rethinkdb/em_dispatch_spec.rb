@@ -158,6 +158,49 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
     end
   end
 
+  describe "stream rows" do
+    def stream_log(handler, *batches)
+      play(r.range, handler, *batches.each_with_index.map { |rows, i| { t: i == batches.size - 1 ? 2 : 3, r: rows, n: [] } })
+      handler.log
+    end
+
+    it "go to on_stream_val by its arity when a subclass overrides it, else to on_val by its arity" do
+      expect(stream_log(recorder { def on_stream_val(v) = @log << [:sv, v] }, [1, 2], [3]))
+        .to eq([[:open], [:sv, 1], [:sv, 2], [:sv, 3], [:close]])
+      h = recorder { def on_stream_val(v, q) = @log << [:sv, v, q.class] }
+      expect(stream_log(h, [1])).to eq([[:open], [:sv, 1, RethinkDB::QueryHandle], [:close]])
+      expect(stream_log(recorder { def on_stream_val = @log << :sv }, [1, 2])).to eq([[:open], :sv, :sv, [:close]])
+      h = recorder { def on_val(v, q) = @log << [:val, v, q.class] }
+      expect(stream_log(h, [1])).to eq([[:open], [:val, 1, RethinkDB::QueryHandle], [:close]])
+      expect(stream_log(recorder { def on_val(*a) = @log << a.map(&:class) }, [1]))
+        .to eq([[:open], [Integer, RethinkDB::QueryHandle], [:close]])
+    end
+
+    it "stop at handler.stop in the middle of a batch" do
+      h = recorder { def on_val(v) = (@log << v) && (v == 2 && stop) }
+      expect(stream_log(h, [1, 2, 3], [4])).to eq([[:open], 1, 2])
+    end
+
+    it "stop the handler when a callback raises, and the error leaves EM.run" do
+      h = recorder { def on_val(v) = v == 2 ? raise("boom #{v}") : @log << v }
+      expect { stream_log(h, [1, 2, 3]) }.to raise_error(RuntimeError, "boom 2")
+      expect(h.log).to eq([[:open], 1])
+      expect(h).to be_stopped
+    end
+
+    it "reach a block by its arity" do
+      got = []
+      [->(v) { got << v }, ->(e, v) { got << [e, v] }, -> { got << :none }, proc { |*a| got << a }].each do |block|
+        EM.run do
+          handle = r.range.em_run(conn, &block)
+          EM.next_tick { transport.respond(handle.token, { t: 2, r: [7], n: [] }) }
+          EM.add_timer(0.01) { EM.stop }
+        end
+      end
+      expect(got).to eq([7, [nil, 7], :none, [nil, 7]])
+    end
+  end
+
   it "drops responses for tokens nobody waits for any more" do
     handler = recorder
     EM.run do

@@ -331,7 +331,7 @@ RSpec.describe "em_run", :rethinkdb, :reqlite, :em_run do
         r.table("test").changes.em_run(conn) { |err, change| vals << (err ? err.message : change["new_val"]["id"]) }
         EM.defer(-> { Array.new(5) { |i| r.table("test").insert({ id: i }).run(conn)["inserted"] } },
                  ->(res) { thread_results = res })
-        em_until(-> { vals.size >= 5 })
+        em_until(-> { vals.size >= 5 && thread_results })
       end
       expect(thread_results).to eq([1] * 5)
       expect(vals.first(5)).to eq([0, 1, 2, 3, 4])

@@ -30,6 +30,19 @@ module RethinkDB
       end
     end
 
+    # A callable taking one stream row that does what
+    # `handle(:on_stream_val, [row], query)` does (through on_val unless
+    # on_stream_val is overridden), with the callback looked up once per query
+    # rather than per row. The caller checks stopped? between rows.
+    def stream_row_sink(query)
+      name = method(:on_stream_val).owner == Handler ? :on_val : :on_stream_val
+      arity = method(name).arity
+      if arity == 1 then ->(row) { __send__(name, row) }
+      elsif arity.zero? then ->(_row) { __send__(name) }
+      else ->(row) { __send__(name, row, query) }
+      end
+    end
+
     def on_open(_query); end
 
     def on_close(_query); end
@@ -95,6 +108,17 @@ module RethinkDB
 
     def on_val(val)
       deliver(nil, val)
+    end
+
+    # A block's rows go straight to it.
+    def stream_row_sink(query)
+      return super unless method(:on_val).owner == CallbackHandler && method(:on_stream_val).owner == Handler
+      callback = @callback
+      case callback.arity
+      when 0 then ->(_row) { callback.call }
+      when 1 then callback
+      else ->(row) { callback.call(nil, row) }
+      end
     end
 
     def on_error(err)

@@ -28,15 +28,19 @@ module RethinkDB
           when "GROUPED_DATA" then return walk(value["data"], time, group, binary).to_h if group
           when "BINARY" then return Binary.new(Base64.decode64(value["data"])) if binary
           end
-          value.each { |k, v| value[k] = walk(v, time, group, binary) if container?(v) }
+          value.each do |k, v|
+            case v
+            when Hash, Array then value[k] = walk(v, time, group, binary)
+            end
+          end
         when Array
-          value.each_with_index { |v, i| value[i] = walk(v, time, group, binary) if container?(v) }
+          value.each_with_index do |v, i|
+            case v
+            when Hash, Array then value[i] = walk(v, time, group, binary)
+            end
+          end
         end
         value
-      end
-
-      def container?(value)
-        value.is_a?(Hash) || value.is_a?(Array)
       end
 
       # Millisecond precision; the zone's offset unless the zone is empty or "Z".

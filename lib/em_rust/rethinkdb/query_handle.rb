@@ -115,8 +115,19 @@ module RethinkDB
       if type == RT::SUCCESS_PARTIAL && !@conn.closed?
         @conn.continue_query(@token, @opts, self, sent: continued)
       end
-      rows.each { |row| feed ? deliver_change(row) : handle(:on_stream_val, row) }
+      feed ? rows.each { |row| deliver_change(row) } : deliver_stream(rows)
       handle_close if type == RT::SUCCESS_SEQUENCE || @conn.closed?
+    end
+
+    def deliver_stream(rows)
+      sink = (@stream_row_sink ||= @handler.stream_row_sink(self))
+      rows.each do |row|
+        break if @handler.stopped?
+        sink.call(row)
+      end
+    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+      @handler.stop
+      raise
     end
 
     def deliver_atom(value)
