@@ -57,6 +57,69 @@ RSpec.describe "RethinkDB CONTINUE for em_run streams", :rethinkdb do
     end
   end
 
+  describe "RethinkDB::Native::Socket#poll_response" do
+    it "returns nil at once when no CONTINUE awaits its answer, else the answer when it comes" do
+      server, = stream_server([[1], [2]])
+      socket = RethinkDB::Native::Socket.connect("127.0.0.1", server.port, "admin", "", 2)
+      expect(socket.poll_response(0.01)).to be_nil
+      socket.auto_continue(1, true)
+      socket.send_query(1, "[1,[10,[]],{}]")
+      first = socket.read_response(2)
+      expect(first).to eq([1, { "t" => 3, "r" => [1], "n" => [] }, true])
+      second = nil
+      second = socket.poll_response(0.01) until second
+      expect(second).to eq([1, { "t" => 2, "r" => [2], "n" => [] }])
+      expect(socket.poll_response(0.01)).to be_nil
+    ensure
+      socket&.close
+      server&.close
+    end
+
+    it "is tuned with Socket.busy_poll (seconds, 0 turns it off)" do
+      saved = RethinkDB::Native::Socket.busy_poll
+      expect(saved).to eq(0.0001)
+      expect { RethinkDB::Native::Socket.busy_poll = 1 }.to raise_error(ArgumentError, /between 0 and 0.01/)
+      expect { RethinkDB::Native::Socket.busy_poll = "x" }.to raise_error(ArgumentError)
+      RethinkDB::Native::Socket.busy_poll = 0
+      server, = stream_server([[1, 2], [3]])
+      conn = RethinkDB::Connection.new(host: "127.0.0.1", port: server.port)
+      rows = []
+      EM.run do
+        handle = r.range.em_run(conn) { |row| rows << row }
+        EM.add_periodic_timer(0.01) { EM.stop if handle.closed? }
+        EM.add_timer(3) { EM.stop }
+      end
+      expect(rows).to eq([1, 2, 3])
+    ensure
+      RethinkDB::Native::Socket.busy_poll = saved
+      conn&.close(noreply_wait: false)
+      server&.close
+    end
+  end
+
+  it "leaves the reactor time for timers while an endless stream keeps it busy" do
+    server = FakeReqlServer.new(process: true) do |io, token, query|
+      type = JSON.parse(query)[0]
+      io.write(FakeReqlServer.frame(token, '{"t":3,"r":[1,2,3],"n":[]}')) if [1, 2].include?(type)
+    end
+    saved = RethinkDB::Native::Socket.busy_poll
+    RethinkDB::Native::Socket.busy_poll = 0.01 # the server always answers within it
+    conn = RethinkDB::Connection.new(host: "127.0.0.1", port: server.port)
+    rows = 0
+    ticks = 0
+    EM.run do
+      r.range.em_run(conn) { |err, _row| rows += 1 unless err }
+      EM.add_periodic_timer(0.01) { ticks += 1 }
+      EM.add_timer(0.3) { EM.stop }
+    end
+    expect(ticks).to be >= 10
+    expect(rows).to be > 300
+  ensure
+    RethinkDB::Native::Socket.busy_poll = saved
+    conn&.close(noreply_wait: false)
+    server&.close
+  end
+
   describe "em_run over a batched stream" do
     def run_stream(batches, transport, stop_after: nil)
       server, queries = stream_server(batches)

@@ -6,6 +6,7 @@
 #
 #   server = FakeReqlServer.new { |io, token, query| io.write(FakeReqlServer.frame(token, '{"t":1,"r":[1]}')) }
 #   server = FakeReqlServer.new(handshake: ->(io) { io.close })  # replaces the handshake
+#   server = FakeReqlServer.new(process: true) { ... }            # serves from a child process
 #   server.port; server.close
 require "socket"
 require "json"
@@ -31,17 +32,33 @@ class FakeReqlServer
 
   attr_reader :port
 
-  def initialize(handshake: nil, &on_query)
+  # `process: true` serves from a forked child, so the server answers while
+  # this process holds the GVL.
+  def initialize(handshake: nil, process: false, &on_query)
     @handshake = handshake
     @on_query = on_query
     @server = TCPServer.new("127.0.0.1", 0)
     @port = @server.addr[1]
     @clients = []
-    @thread = Thread.new { accept_loop }
-    @thread.report_on_exception = false
+    if process
+      @pid = fork do
+        GC.stress = false # inherited from a GC.stress example
+        accept_loop
+        exit!(0)
+      end
+      @server.close
+    else
+      @thread = Thread.new { accept_loop }
+      @thread.report_on_exception = false
+    end
   end
 
   def close
+    if @pid
+      Process.kill(:KILL, @pid)
+      Process.wait(@pid)
+      return
+    end
     @server.close unless @server.closed?
     @clients.each { |io| io.close unless io.closed? }
     @thread.join(2)

@@ -6,6 +6,21 @@ module RethinkDB
     # into Ruby objects in Rust — is handed to the connection on the reactor thread.
     # No Ruby thread per connection.
     class Socket
+      @busy_poll = 0.0001
+
+      class << self
+        # How long (seconds) the reactor keeps polling for the answer to a CONTINUE
+        # it has just sent before it goes back to waiting; 0 turns it off. See
+        # #poll_response.
+        attr_reader :busy_poll
+
+        def busy_poll=(seconds)
+          seconds = Float(seconds)
+          raise ArgumentError, "busy_poll must be between 0 and 0.01 seconds" unless seconds.between?(0, 0.01)
+          @busy_poll = seconds
+        end
+      end
+
       def attach_reactor(conn)
         EM.schedule do
           next if @em_watch || closed? || fileno.nil?
@@ -24,7 +39,8 @@ module RethinkDB
     end
 
     # The watch's handler: drains every frame the socket has (some may already sit
-    # decoded in Rust's buffer), then waits for the next readiness.
+    # decoded in Rust's buffer), polls briefly for the answer to a CONTINUE it
+    # has just sent, then waits for the next readiness.
     class ReactorWatch < EM::Connection
       def initialize(socket, conn)
         super()
@@ -32,10 +48,21 @@ module RethinkDB
         @conn = conn
       end
 
+      # Frames handled per call, so that a busy stream leaves the reactor time for
+      # its timers and other connections.
+      FRAMES_PER_TURN = 32
+
       def notify_readable
-        while (frame = @socket.read_response(0))
+        busy_poll = Socket.busy_poll
+        FRAMES_PER_TURN.times do
+          frame = @socket.read_response(0) || (busy_poll.positive? && @socket.poll_response(busy_poll))
+          return unless frame
           @conn.dispatch_response(*frame)
+          return if @stopped
         end
+        # More may sit decoded in the socket's buffer, where the reactor cannot
+        # see them: come back after the reactor's other work.
+        EM.next_tick { notify_readable unless @stopped }
       rescue RethinkDB::ReqlDriverError => e
         stop
         @conn.connection_lost(e)
