@@ -27,11 +27,7 @@ RSpec.describe "RethinkDB native socket (the GC.stress subset)", :gc_stress, :re
 
     conn = RethinkDB::Connection.new(host: "127.0.0.1", port: server.port, timeout: 5)
     rows = []
-    EM.run do
-      handle = r.range.em_run(conn) { |row| rows << row }
-      EM.add_periodic_timer(0.01) { EM.stop if handle.closed? }
-      EM.add_timer(60) { EM.stop }
-    end
+    em_run_until_closed(timeout: 60) { r.range.em_run(conn) { |row| rows << row } }
     expect(rows).to eq([expected] * 3)
   ensure
     conn&.close(noreply_wait: false)

@@ -84,11 +84,7 @@ RSpec.describe "RethinkDB CONTINUE for em_run streams", :rethinkdb do
       server, = stream_server([[1, 2], [3]])
       conn = RethinkDB::Connection.new(host: "127.0.0.1", port: server.port)
       rows = []
-      EM.run do
-        handle = r.range.em_run(conn) { |row| rows << row }
-        EM.add_periodic_timer(0.01) { EM.stop if handle.closed? }
-        EM.add_timer(3) { EM.stop }
-      end
+      em_run_until_closed { r.range.em_run(conn) { |row| rows << row } }
       expect(rows).to eq([1, 2, 3])
     ensure
       RethinkDB::Native::Socket.busy_poll = saved
@@ -110,9 +106,9 @@ RSpec.describe "RethinkDB CONTINUE for em_run streams", :rethinkdb do
     EM.run do
       r.range.em_run(conn) { |err, _row| rows += 1 unless err }
       EM.add_periodic_timer(0.01) { ticks += 1 }
-      EM.add_timer(0.3) { EM.stop }
+      EM.add_timer(0.5) { EM.stop }
     end
-    expect(ticks).to be >= 10
+    expect(ticks).to be >= 5 # 50 on an idle machine; none or one if the stream held the reactor
     expect(rows).to be > 300
   ensure
     RethinkDB::Native::Socket.busy_poll = saved

@@ -201,29 +201,27 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
     end
   end
 
-  it "drops responses for tokens nobody waits for any more" do
+  # Runs r.expr(1) with a recorder and answers it with `responses` ([token offset, response]).
+  def answer_expr(*responses)
     handler = recorder
     EM.run do
       handle = r.expr(1).em_run(conn, handler)
       EM.next_tick do
-        transport.respond(handle.token, { t: 1, r: [1] })
-        transport.respond(handle.token, { t: 1, r: [2] })
-        EM.stop
+        responses.each { |offset, response| transport.respond(handle.token + offset, response) }
+        EM.add_timer(0.01) { EM.stop }
       end
     end
+    handler
+  end
+
+  it "drops responses for tokens nobody waits for any more" do
+    handler = answer_expr([0, { t: 1, r: [1] }], [0, { t: 1, r: [2] }])
     expect(handler.log).to eq([[:open], [:val, 1], [:close]])
     expect(conn).to be_open
   end
 
   it "treats a response for a token no query used as a broken server" do
-    handler = recorder
-    EM.run do
-      handle = r.expr(1).em_run(conn, handler)
-      EM.next_tick do
-        transport.respond(handle.token + 100, { t: 1, r: [9] })
-        EM.add_timer(0.01) { EM.stop }
-      end
-    end
+    handler = answer_expr([100, { t: 1, r: [9] }])
     expect(handler.log.map(&:first)).to eq(%i[open error close])
     expect(handler.log[1][1]).to eq(RethinkDB::ReqlDriverError)
     expect(handler.log[1][2]).to start_with("Bad response from server: a response for token")
