@@ -146,7 +146,7 @@ impl Io {
     /// Takes the readiness of the last poll (and what was carried over).
     pub fn take_ready(&mut self, ready: impl Iterator<Item = Ready>) {
         for sig in self.carry.drain(..) {
-            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false });
+            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false, fresh: false });
         }
         self.ready.extend(ready);
         self.budget = READS_PER_TURN;
@@ -163,7 +163,7 @@ impl Io {
             self.schedule_close(sig, libc::ETIMEDOUT);
         }
         for sig in std::mem::take(&mut self.starved_acceptors) {
-            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false });
+            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false, fresh: false });
         }
     }
 
@@ -231,7 +231,7 @@ impl Io {
                 if ready.writable && !self.flush(ready.sig) {
                     return false;
                 }
-                if (ready.readable || ready.closed) && self.read(ready.sig) {
+                if (ready.readable || ready.closed) && self.read(ready.sig, ready.fresh) {
                     return true;
                 }
                 false
@@ -312,8 +312,10 @@ impl Io {
         self.carry.push(listener);
     }
 
-    /// One read; true if the descriptor may have more to read now.
-    fn read(&mut self, sig: u64) -> bool {
+    /// One read; true if there may be more to read now. With `fresh` readiness, a
+    /// stream read shorter than the buffer has emptied the socket: no second read
+    /// just to see EAGAIN.
+    fn read(&mut self, sig: u64, fresh: bool) -> bool {
         let Some(d) = self.table.get(&sig) else { return false };
         if d.paused || d.state != State::Open || self.closing.iter().any(|(s, _)| *s == sig) {
             return false;
@@ -367,7 +369,7 @@ impl Io {
         } else {
             self.events.push_back(Event::Read { sig, len: n });
         }
-        true
+        datagram || !fresh || n == self.buf.len()
     }
 
     /// One TLS read; true if there may be more plaintext now.
@@ -709,8 +711,12 @@ impl Io {
         }
         let was_empty = d.outbound.is_empty();
         d.outbound.push(data);
-        if was_empty && d.state == State::Open && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
-            self.queued.push(sig);
+        if d.state == State::Open && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
+            // Written at the end of the turn. Bytes already waiting are either queued
+            // this turn too or waiting for writability: either way nothing to change.
+            if was_empty {
+                self.queued.push(sig);
+            }
         } else {
             self.update_interest(sig, false);
         }

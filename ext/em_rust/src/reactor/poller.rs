@@ -25,6 +25,10 @@ pub struct Ready {
     pub readable: bool,
     pub writable: bool,
     pub closed: bool,
+    /// Straight from the poll and no end of stream: a short read empties the
+    /// socket (edge-triggered, so more data makes a new event). False for looks
+    /// again the table schedules itself, which read until EAGAIN.
+    pub fresh: bool,
 }
 
 impl Poller {
@@ -82,6 +86,7 @@ impl Poller {
             readable: e.is_readable() || e.is_read_closed() || e.is_error(),
             writable: e.is_writable(),
             closed: e.is_read_closed() || e.is_error(),
+            fresh: !(e.is_read_closed() || e.is_error() || e.is_write_closed()),
         })
     }
 
