@@ -167,4 +167,31 @@ RSpec.describe "TLS peer verification" do
       end
     end
   end
+  describe "ssl_verify_peer using its connection (as in EM: the handshake is in progress)" do
+    it "reads the peer's address and the cipher negotiated so far; data it sends goes out after the handshake" do
+      seen = []
+      check = lambda do |_pem, conn|
+        port = Socket.unpack_sockaddr_in(conn.get_peername)[0]
+        seen << [port.positive?, conn.get_cipher_name.class, conn.get_cipher_bits.class, conn.get_cipher_protocol.class]
+        conn.send_data("early ") if seen.size == 1
+        true
+      end
+      srv, cl = verify_pair(certs.server_opts, { verify_peer: true }, verify: check)
+      expect(seen.first).to eq([true, String, Integer, String])
+      expect(cl.handshake?).to be(true)
+      expect(srv.received).to eq("pingearly ") # "ping" was queued at start_tls, before the handshake
+      expect(cl.received).to start_with("ping")
+    end
+
+    it "may close the connection: the handshake completes, then unbind, with no data" do
+      check = lambda do |_pem, conn|
+        conn.close_connection
+        true
+      end
+      srv, cl = verify_pair(certs.server_opts, { verify_peer: true }, verify: check)
+      expect(cl.events).not_to include(:data)
+      expect(cl.events.last).to eq(:unbind)
+      expect(srv.received).to eq("") # close_connection drops what is unsent, "ping" too
+    end
+  end
 end

@@ -72,6 +72,9 @@ pub struct Descriptor {
     pub tls_pending: Option<TlsParams>,
     /// The TLS session needs the socket writable (handshake or a record to finish).
     pub tls_want_write: bool,
+    /// The session is out of the table for a handshake step (see `Io::take_tls_step`),
+    /// so that ssl_verify_peer can use the connection meanwhile.
+    pub tls_stepping: bool,
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -104,6 +107,7 @@ impl Descriptor {
             tls: None,
             tls_pending: None,
             tls_want_write: false,
+            tls_stepping: false,
         }
     }
 
@@ -120,7 +124,7 @@ impl Descriptor {
             Kind::Datagram => (!self.paused, !self.outbound.is_empty()),
             Kind::Stream => match self.state {
                 State::Connecting { .. } => (false, true),
-                _ if self.tls.as_ref().is_some_and(|t| !t.handshaken()) => (true, self.tls_want_write),
+                _ if self.tls_stepping || self.tls.as_ref().is_some_and(|t| !t.handshaken()) => (true, self.tls_want_write),
                 State::Open => (!self.paused, !self.outbound.is_empty() || self.tls_want_write),
                 State::ClosingAfterWriting => (self.tls.is_some(), true),
             },

@@ -39,6 +39,10 @@ pub enum Event {
     NotifyWritable { sig: u64 },
     /// The TLS handshake finished (ssl_verify_peer / ssl_handshake_completed follow).
     TlsHandshaken { sig: u64 },
+    /// The handshake can advance: for the glue, not for Ruby. It takes the step
+    /// outside the table (`take_tls_step`, then `finish_tls_step`) because the
+    /// step may ask ssl_verify_peer, which may use the table.
+    TlsStep { sig: u64 },
     ProxyTargetUnbound { sig: u64 },
     ProxyCompleted { sig: u64 },
 }
@@ -223,8 +227,9 @@ impl Io {
                 }
                 false
             }
+            _ if d.tls_stepping => false,
             _ if d.tls.as_ref().is_some_and(|t| !t.handshaken()) => {
-                self.tls_handshake(ready.sig);
+                self.events.push_back(Event::TlsStep { sig: ready.sig });
                 false
             }
             _ => {
@@ -411,10 +416,33 @@ impl Io {
         Ok(())
     }
 
+    /// One handshake step in place (the first one, which never asks for
+    /// verification: see `TlsStep` for the others).
     fn tls_handshake(&mut self, sig: u64) {
+        let Some(mut session) = self.take_tls_step(sig) else { return };
+        let progress = session.handshake();
+        self.finish_tls_step(sig, session, progress);
+    }
+
+    /// Takes a connection's TLS session out for a handshake step, if it still
+    /// needs one. Until `finish_tls_step`, the connection holds its sends and
+    /// takes no other step.
+    pub fn take_tls_step(&mut self, sig: u64) -> Option<Box<TlsSession>> {
+        let d = self.table.get_mut(&sig)?;
+        if d.tls_stepping || !d.tls.as_ref().is_some_and(|t| !t.handshaken()) {
+            return None;
+        }
+        d.tls_stepping = true;
+        d.tls.take()
+    }
+
+    /// Puts the session back and acts on the step's outcome (the connection may
+    /// have closed or detached meanwhile: the session is then dropped).
+    pub fn finish_tls_step(&mut self, sig: u64, session: Box<TlsSession>, progress: io::Result<Progress>) {
         let Some(d) = self.table.get_mut(&sig) else { return };
-        let Some(tls) = d.tls.as_mut() else { return };
-        match tls.handshake() {
+        d.tls_stepping = false;
+        d.tls = Some(session);
+        match progress {
             Ok(Progress::Done(_)) => {
                 d.tls_want_write = false;
                 d.last_activity = Instant::now();
@@ -440,7 +468,7 @@ impl Io {
     /// `start_tls`: now on an open connection, or once a pending connect completes.
     pub fn start_tls(&mut self, sig: u64, params: TlsParams) -> Result<(), TlsError> {
         let Some(d) = self.table.get_mut(&sig) else { return Ok(()) };
-        if d.kind != Kind::Stream || d.tls.is_some() {
+        if d.kind != Kind::Stream || d.tls.is_some() || d.tls_stepping {
             return Ok(());
         }
         if d.connecting() {
@@ -490,6 +518,12 @@ impl Io {
     /// Writes what it can; false if the descriptor is gone.
     fn flush(&mut self, sig: u64) -> bool {
         let Some(d) = self.table.get_mut(&sig) else { return false };
+        if d.tls_stepping {
+            return true; // after the step, with the session back
+        }
+        if self.closing.iter().any(|(s, _)| *s == sig) {
+            return false; // closing now: what is unsent is dropped, as EM does
+        }
         let flushed = match d.tls.as_mut() {
             Some(tls) if !tls.handshaken() => Ok(d.outbound.is_empty()),
             Some(tls) => {
@@ -711,7 +745,7 @@ impl Io {
         }
         let was_empty = d.outbound.is_empty();
         d.outbound.push(data);
-        if d.state == State::Open && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
+        if d.state == State::Open && !d.tls_stepping && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
             // Written at the end of the turn. Bytes already waiting are either queued
             // this turn too or waiting for writability: either way nothing to change.
             if was_empty {

@@ -17,8 +17,25 @@ use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
 /// Judges a peer certificate during the handshake, as EM's ssl_verify_peer does:
-/// (connection signature, the certificate OpenSSL is looking at, as PEM) -> accept?
-pub type Verifier<'a> = dyn FnMut(u64, &[u8]) -> bool + 'a;
+/// (connection signature, the certificate OpenSSL is looking at, as PEM, the
+/// cipher negotiated so far) -> accept?
+pub type Verifier<'a> = dyn FnMut(u64, &[u8], Option<&CipherInfo>) -> bool + 'a;
+
+/// The negotiated cipher, as the getters report it; known during verification,
+/// while the session itself is busy in its handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CipherInfo {
+    pub name: String,
+    pub bits: i32,
+    /// SSL_CIPHER_get_version, EM's get_cipher_protocol.
+    pub version: String,
+}
+
+impl CipherInfo {
+    fn of(cipher: &openssl::ssl::SslCipherRef) -> CipherInfo {
+        CipherInfo { name: cipher.name().to_string(), bits: cipher.bits().secret, version: cipher.version().to_string() }
+    }
+}
 
 thread_local! {
     static VERIFIER: Cell<Option<*mut Verifier<'static>>> = const { Cell::new(None) };
@@ -35,9 +52,9 @@ pub fn with_verifier<R>(verifier: &mut Verifier<'_>, f: impl FnOnce() -> R) -> R
     result
 }
 
-fn ask_verifier(sig: u64, pem: &[u8]) -> bool {
+fn ask_verifier(sig: u64, pem: &[u8], cipher: Option<&CipherInfo>) -> bool {
     match VERIFIER.with(|v| v.get()) {
-        Some(verifier) => unsafe { (*verifier)(sig, pem) },
+        Some(verifier) => unsafe { (*verifier)(sig, pem, cipher) },
         None => true,
     }
 }
@@ -158,7 +175,12 @@ impl TlsSession {
                     return true;
                 }
                 let pem = store.current_cert().and_then(|c| c.to_pem().ok()).unwrap_or_default();
-                ask_verifier(sig, &pem)
+                let cipher = openssl::x509::X509StoreContext::ssl_idx()
+                    .ok()
+                    .and_then(|idx| store.ex_data(idx))
+                    .and_then(|ssl| ssl.current_cipher())
+                    .map(CipherInfo::of);
+                ask_verifier(sig, &pem, cipher.as_ref())
             });
         }
         if server {

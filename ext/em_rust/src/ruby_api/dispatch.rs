@@ -4,7 +4,7 @@
 use super::machine::Machine;
 use super::raw;
 use crate::reactor::io::Event;
-use crate::reactor::tls;
+use crate::reactor::tls::{self, TlsSession};
 use magnus::{prelude::*, value::LazyId, Error, Ruby, Value};
 
 static RECEIVE_DATA: LazyId = LazyId::new("receive_data");
@@ -16,6 +16,13 @@ static PROXY_COMPLETED: LazyId = LazyId::new("proxy_completed");
 static EVENT_ACCEPTED: LazyId = LazyId::new("event_accepted");
 static EVENT_UNBOUND: LazyId = LazyId::new("event_unbound");
 static EVENT_TLS_HANDSHAKEN: LazyId = LazyId::new("event_tls_handshaken");
+
+enum Next {
+    Event(Event),
+    Step(u64, Box<TlsSession>),
+    Again,
+    Done,
+}
 
 impl Machine {
     /// Hands every pending I/O event of this turn to Ruby, one at a time; the table
@@ -29,16 +36,45 @@ impl Machine {
         }
     }
 
-    /// The table's next event. TLS handshakes advance inside it, and OpenSSL's verify
-    /// callback asks Ruby's ssl_verify_peer there (EM's order: during the handshake).
+    /// The table's next event for Ruby. TLS handshakes advance here, one step at a
+    /// time with the session out of the table, and OpenSSL's verify callback asks
+    /// Ruby's ssl_verify_peer during the step (EM's order), which may then use the
+    /// connection as in EM.
     fn next_event(&self, ruby: &Ruby) -> Result<Option<Event>, Error> {
-        let mut failure = None;
-        let event = tls::with_verifier(&mut |sig, pem| self.verify_peer(ruby, sig, pem, &mut failure), || {
-            self.io.borrow_mut().next_event()
-        });
-        match failure {
-            Some(e) => self.handled(ruby, Err(e)).map(|()| event),
-            None => Ok(event),
+        loop {
+            let mut failure = None;
+            // The verifier also covers what steps inside the table (a TLS 1.2
+            // renegotiation read with the table borrowed).
+            let next = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
+                let event = self.io.borrow_mut().next_event();
+                match event {
+                    Some(Event::TlsStep { sig }) => match self.io.borrow_mut().take_tls_step(sig) {
+                        Some(session) => Next::Step(sig, session),
+                        None => Next::Again,
+                    },
+                    Some(event) => Next::Event(event),
+                    None => Next::Done,
+                }
+            });
+            let event = match next {
+                Next::Event(event) => Some(event),
+                Next::Done => None,
+                Next::Again => continue,
+                Next::Step(sig, mut session) => {
+                    let progress = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
+                        session.handshake()
+                    });
+                    self.io.borrow_mut().finish_tls_step(sig, session, progress);
+                    if let Some(e) = failure {
+                        self.handled(ruby, Err(e))?;
+                    }
+                    continue;
+                }
+            };
+            return match failure {
+                Some(e) => self.handled(ruby, Err(e)).map(|()| event),
+                None => Ok(event),
+            };
         }
     }
 
@@ -83,6 +119,7 @@ impl Machine {
             Event::ProxyCompleted { sig } => self.notify(ruby, sig, &PROXY_COMPLETED),
             Event::Accepted { server, sig } => em.funcall::<_, _, Value>(*EVENT_ACCEPTED, (server, sig)).map(drop),
             Event::TlsHandshaken { sig } => em.funcall::<_, _, Value>(*EVENT_TLS_HANDSHAKEN, (sig,)).map(drop),
+            Event::TlsStep { .. } => Ok(()), // taken in next_event
             Event::Unbound { sig, errno } => em.funcall::<_, _, Value>(*EVENT_UNBOUND, (sig, errno)).map(drop),
         }
     }

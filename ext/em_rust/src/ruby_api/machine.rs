@@ -39,6 +39,9 @@ pub struct Machine {
     wakeup: Arc<Wakeup>,
     /// Wall-clock time at the start of the current turn (EM.current_time).
     loop_time: Cell<SystemTime>,
+    /// While ssl_verify_peer runs: the connection and the cipher negotiated so far
+    /// (its session is out of the table then; the cipher getters read this).
+    pub(super) verifying: RefCell<Option<(u64, crate::reactor::tls::CipherInfo)>>,
     /// Owned by the Ruby layer (`@next_tick_queue`, `EventMachine`), which never
     /// replaces them while a Machine exists; marked here all the same.
     ticks: Opaque<RArray>,
@@ -69,6 +72,7 @@ impl Machine {
             timer_callbacks: timer_callbacks.into(),
             wakeup,
             loop_time: Cell::new(SystemTime::now()),
+            verifying: RefCell::new(None),
             ticks: ticks.into(),
             conns: conns.into(),
             em: em.into(),

@@ -2,7 +2,7 @@
 //! the TLS work is in `reactor::tls`.
 use super::machine::Machine;
 use super::{connections, errors};
-use crate::reactor::tls::{TlsError, TlsParams};
+use crate::reactor::tls::{CipherInfo, TlsError, TlsParams};
 use magnus::{method, prelude::*, Error, RClass, RHash, RString, Ruby, Value};
 
 fn string_opt(opts: RHash, key: &str) -> Result<Option<String>, Error> {
@@ -57,23 +57,43 @@ impl Machine {
     }
 
     fn cipher_name(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).map(|t| t.cipher_name())
+        self.io.borrow().tls(sig).map(|t| t.cipher_name()).or_else(|| self.verifying(sig, |c| c.name.clone()))
     }
 
     fn cipher_bits(&self, sig: u64) -> Option<i32> {
-        self.io.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_bits())
+        let bits = self.io.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_bits());
+        bits.or_else(|| self.verifying(sig, |c| c.bits))
     }
 
     fn cipher_protocol(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).map(|t| t.protocol())
+        self.io.borrow().tls(sig).map(|t| t.protocol()).or_else(|| self.verifying(sig, |c| c.version.clone()))
+    }
+
+    /// From the cipher of the handshake `sig` is verifying in (its session is
+    /// out of the table for the step).
+    fn verifying<T>(&self, sig: u64, f: impl FnOnce(&CipherInfo) -> T) -> Option<T> {
+        match &*self.verifying.borrow() {
+            Some((s, cipher)) if *s == sig => Some(f(cipher)),
+            _ => None,
+        }
     }
 
     /// OpenSSL's verify callback, during a handshake: asks the connection's
     /// ssl_verify_peer(pem). A Ruby exception rejects the certificate and is kept
     /// for the caller to raise once OpenSSL has returned.
-    pub(super) fn verify_peer(&self, ruby: &Ruby, sig: u64, pem: &[u8], failure: &mut Option<Error>) -> bool {
+    pub(super) fn verify_peer(
+        &self,
+        ruby: &Ruby,
+        sig: u64,
+        pem: &[u8],
+        cipher: Option<&CipherInfo>,
+        failure: &mut Option<Error>,
+    ) -> bool {
         let Some(conn) = self.connection(ruby, sig) else { return false };
-        match conn.funcall::<_, _, Value>("ssl_verify_peer", (ruby.str_from_slice(pem),)) {
+        let previous = self.verifying.replace(cipher.map(|c| (sig, c.clone())));
+        let answer = conn.funcall::<_, _, Value>("ssl_verify_peer", (ruby.str_from_slice(pem),));
+        self.verifying.replace(previous);
+        match answer {
             Ok(answer) => answer.to_bool(),
             Err(e) => {
                 failure.get_or_insert(e);
