@@ -119,6 +119,33 @@ RSpec.describe "connection timeouts" do
       expect(took).to be < bound(1.2)
     end
 
+    it "fires a short timeout on time while another connection has a long one" do
+      reasons = {}
+      t0 = nil
+      server = Class.new(EM::Connection)
+      client = Class.new(EM::Connection) do
+        define_method(:initialize) do |name, secs|
+          super()
+          @name = name
+          self.comm_inactivity_timeout = secs
+        end
+        define_method(:unbind) { |r| reasons[@name] = [r, CoreHelpers.now - t0] }
+      end
+      run_em do
+        _, port = start_server_on_free_port(server)
+        t0 = now
+        long = EM.connect("127.0.0.1", port, client, :long, 5)
+        EM.add_timer(0.1) { EM.connect("127.0.0.1", port, client, :short, 0.3) }
+        stop_when(what: "the short one's unbind") { reasons.key?(:short) }
+        EM.add_shutdown_hook { long.close_connection }
+      end
+      reason, took = reasons[:short]
+      expect(reason).to be(Errno::ETIMEDOUT)
+      expect(took).to be >= 0.35
+      expect(took).to be < bound(1.4)
+      expect(reasons[:long]&.first).not_to be(Errno::ETIMEDOUT)
+    end
+
     it "counts from the last activity: traffic keeps the connection open" do
       log = []
       t_last = nil

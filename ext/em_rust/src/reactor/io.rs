@@ -78,6 +78,9 @@ pub struct Io {
     starved_acceptors: Vec<u64>,
     pub heartbeat: Duration,
     next_heartbeat: Option<Instant>,
+    /// No later than the earliest descriptor timeout (activity only postpones
+    /// them), so the table is scanned when it passes, not on every turn.
+    expiry_hint: Option<Instant>,
     inotify: Option<(u64, Inotify)>,
 }
 
@@ -96,6 +99,7 @@ impl Io {
             starved_acceptors: Vec::new(),
             heartbeat: Duration::from_secs(2),
             next_heartbeat: None,
+            expiry_hint: None,
             inotify: None,
         }
     }
@@ -124,7 +128,7 @@ impl Io {
     /// with a timeout (so a 0.5 s timeout fires at 0.5 s, as in EM), at most one
     /// heartbeat away; starved acceptors retry on the heartbeat.
     pub fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
-        let earliest = self.table.values().filter_map(|d| d.expiry()).min();
+        let earliest = self.expiry_hint;
         let retry = (!self.starved_acceptors.is_empty()).then(|| now + self.heartbeat.min(Duration::from_millis(50)));
         let next = match (earliest, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -162,9 +166,20 @@ impl Io {
             return;
         }
         self.next_heartbeat = None;
-        let expired: Vec<u64> = self.table.iter().filter(|(_, d)| d.timed_out(now)).map(|(s, _)| *s).collect();
-        for sig in expired {
-            self.schedule_close(sig, libc::ETIMEDOUT);
+        if self.expiry_hint.is_some_and(|at| at <= now) {
+            let mut expired = Vec::new();
+            let mut earliest: Option<Instant> = None;
+            for (sig, d) in &self.table {
+                match d.expiry() {
+                    Some(_) if d.timed_out(now) => expired.push(*sig),
+                    Some(at) => earliest = Some(earliest.map_or(at, |e| e.min(at))),
+                    None => {}
+                }
+            }
+            self.expiry_hint = earliest;
+            for sig in expired {
+                self.schedule_close(sig, libc::ETIMEDOUT);
+            }
         }
         for sig in std::mem::take(&mut self.starved_acceptors) {
             self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false, fresh: false });
@@ -251,6 +266,7 @@ impl Io {
             d.state = if d.close_when_drained { State::ClosingAfterWriting } else { State::Open };
             d.last_activity = Instant::now();
             let pending_tls = d.tls_pending.take();
+            self.timeouts_changed(sig);
             self.events.push_back(Event::Completed { sig });
             self.update_interest(sig, false);
             match pending_tls {
@@ -591,8 +607,20 @@ impl Io {
         }
     }
 
+    /// A descriptor's timeouts changed (or it started or finished connecting):
+    /// the loop must wake by its new expiry.
+    pub fn timeouts_changed(&mut self, sig: u64) {
+        if let Some(at) = self.table.get(&sig).and_then(|d| d.expiry()) {
+            self.expiry_hint = Some(self.expiry_hint.map_or(at, |h| h.min(at)));
+        }
+    }
+
     fn insert(&mut self, d: Descriptor) -> u64 {
         let sig = next_signature();
+        let expiry = d.expiry();
+        if let Some(at) = expiry {
+            self.expiry_hint = Some(self.expiry_hint.map_or(at, |h| h.min(at)));
+        }
         self.table.insert(sig, d);
         self.update_interest(sig, false);
         sig

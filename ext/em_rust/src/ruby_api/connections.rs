@@ -132,6 +132,7 @@ impl Machine {
         let Some(d) = io.get_mut(sig) else { return false };
         d.inactivity_timeout = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
         d.last_activity = Instant::now();
+        io.timeouts_changed(sig);
         true
     }
 
@@ -145,6 +146,7 @@ impl Machine {
         if secs > 0.0 {
             d.connect_timeout = Duration::from_secs_f64(secs);
         }
+        io.timeouts_changed(sig);
         true
     }
 
