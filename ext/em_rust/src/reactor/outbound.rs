@@ -10,6 +10,44 @@ use std::os::fd::RawFd;
 const COALESCE: usize = 16 * 1024;
 const MAX_IOVECS: usize = 64;
 
+/// Written-out chunk buffers kept for reuse (per thread: the reactor's), so a
+/// stream of large sends does not make the allocator hand pages back to the
+/// kernel and fault them in again on every turn. Bounded in count and size.
+const SPARE_COUNT: usize = 32;
+const SPARE_MAX_CAPACITY: usize = 256 * 1024;
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn chunk_from(data: &[u8]) -> Vec<u8> {
+    if data.len() < COALESCE {
+        return data.to_vec(); // small sends coalesce into it; no big buffer held for them
+    }
+    let mut chunk = SPARES
+        .with(|s| {
+            let mut spares = s.borrow_mut();
+            let at = spares.iter().rposition(|b| b.capacity() >= data.len())?;
+            Some(spares.swap_remove(at))
+        })
+        .unwrap_or_default();
+    chunk.extend_from_slice(data);
+    chunk
+}
+
+fn recycle(mut chunk: Vec<u8>) {
+    if chunk.capacity() < COALESCE || chunk.capacity() > SPARE_MAX_CAPACITY {
+        return;
+    }
+    chunk.clear();
+    SPARES.with(|s| {
+        let mut spares = s.borrow_mut();
+        if spares.len() < SPARE_COUNT {
+            spares.push(chunk);
+        }
+    });
+}
+
 #[derive(Default)]
 pub struct Outbound {
     chunks: VecDeque<Vec<u8>>,
@@ -33,7 +71,7 @@ impl Outbound {
         }
         match self.chunks.back_mut() {
             Some(last) if last.len() + data.len() <= COALESCE => last.extend_from_slice(data),
-            _ => self.chunks.push_back(data.to_vec()),
+            _ => self.chunks.push_back(chunk_from(data)),
         }
         self.len += data.len();
     }
@@ -84,7 +122,9 @@ impl Outbound {
             let front = self.chunks.front().map_or(0, |c| c.len() - self.offset);
             if n >= front {
                 n -= front;
-                self.chunks.pop_front();
+                if let Some(chunk) = self.chunks.pop_front() {
+                    recycle(chunk);
+                }
                 self.offset = 0;
             } else {
                 self.offset += n;
@@ -130,5 +170,28 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(got.len(), expected.len());
         assert!(got == expected);
+    }
+
+    #[test]
+    fn recycled_chunk_buffers_carry_no_stale_bytes() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut out = Outbound::default();
+        let mut buf = vec![0u8; 1 << 20];
+        for round in 0..50u8 {
+            // Sizes vary so a reused buffer is sometimes bigger than what it holds.
+            let size = 20_000 + (round as usize % 7) * 9_000;
+            let data: Vec<u8> = (0..size).map(|i| (i as u8).wrapping_add(round)).collect();
+            out.push(&data);
+            out.push(&data[..size / 2]);
+            let mut got = Vec::new();
+            while !out.flush(a.as_raw_fd()).unwrap() || got.len() < size + size / 2 {
+                let n = b.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(&got[..size], &data[..]);
+            assert_eq!(&got[size..], &data[..size / 2]);
+        }
+        assert!(SPARES.with(|s| s.borrow().len()) <= SPARE_COUNT);
     }
 }
