@@ -13,7 +13,7 @@ const MAX_IOVECS: usize = 64;
 /// Written-out chunk buffers kept for reuse (per thread: the reactor's), so a
 /// stream of large sends does not make the allocator hand pages back to the
 /// kernel and fault them in again on every turn. Bounded in count and size.
-const SPARE_COUNT: usize = 32;
+const SPARE_COUNT: usize = 16;
 const SPARE_MAX_CAPACITY: usize = 256 * 1024;
 
 thread_local! {
