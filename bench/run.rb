@@ -238,6 +238,7 @@ unless failures.empty?
   failures.each { |f| md << "- #{f}\n" }
 end
 notes.each { |n| md << "\n**Warning:** #{n}\n" }
+md << "\nThe RethinkDB em_run benchmark runs on its own (it needs reqlite): `bench/rethinkdb_results.md`.\n"
 FileUtils.mkdir_p(File.dirname(OUT))
 File.write(OUT, md)
 puts
