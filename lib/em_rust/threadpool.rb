@@ -8,6 +8,10 @@ module EventMachine
   @defer_jobs = {}
   @defers_pending = 0
   @defer_ids = 0
+  # Results on their way from pool threads to the reactor, drained in batches by
+  # one tick (not a tick per result).
+  @defer_results = Thread::Queue.new
+  @defer_drain_scheduled = false
 
   class << self
     attr_reader :threadpool
@@ -67,10 +71,32 @@ module EventMachine
       finish_defer(errback, e)
     end
 
+    # On a pool thread. A push made before the drain clears the flag is taken by
+    # that drain; one made after it sees the flag clear and schedules another.
     def finish_defer(receiver, value)
-      next_tick do
+      @defer_results.push([receiver, value])
+      return if @defer_drain_scheduled
+      @defer_drain_scheduled = true
+      next_tick(@drain_defer_results ||= method(:drain_defer_results))
+    end
+
+    # On the reactor: every result so far, in order. If a callback raises, the
+    # rest wait for a drain of their own (the error goes where tick errors go).
+    def drain_defer_results
+      @defer_drain_scheduled = false
+      results = @defer_results
+      until results.empty?
+        receiver, value = results.pop
         @defers_pending -= 1
-        receiver&.call(value)
+        begin
+          receiver&.call(value)
+        rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+          unless results.empty? || @defer_drain_scheduled
+            @defer_drain_scheduled = true
+            next_tick(@drain_defer_results)
+          end
+          raise
+        end
       end
     end
 
@@ -80,6 +106,8 @@ module EventMachine
       @job_queue&.close
       @job_queue = nil
       @defer_jobs.clear
+      @defer_results.clear
+      @defer_drain_scheduled = false
       @defers_pending = 0
       return unless pool
       pool.each(&:exit)

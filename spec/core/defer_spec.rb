@@ -51,6 +51,24 @@ RSpec.describe "EM.defer" do
     expect(seen).to eq([[err, true]])
   end
 
+  it "delivers every result even when a callback raises (the error goes to EM.error_handler)",
+     em_rust_only: "real EM stops draining its result queue at the raising callback: the rest wait for more defers" do
+    got = []
+    errors = []
+    EM.run do
+      EM.error_handler { |e| errors << e.message }
+      20.times do |i|
+        EM.defer(proc { i }, proc { |r| got << r; raise "callback #{r}" if r.even? })
+      end
+      EM.add_periodic_timer(0.01) { EM.stop if got.size == 20 }
+      EM.add_timer(5) { EM.stop }
+    end
+    EM.error_handler(nil)
+    expect(got.sort).to eq((0...20).to_a)
+    expect(errors.sort).to eq((0...20).select(&:even?).map { |i| "callback #{i}" }.sort)
+    expect(EM.defers_finished?).to be(true)
+  end
+
   it "takes the operation as a block when it is the only argument" do
     seen = []
     EM.run { EM.defer { seen << EM.reactor_thread?; EM.next_tick { EM.stop } } }
