@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 # EM.defer: operations run on a pool of Ruby threads; their results come back to
-# the reactor thread through the next-tick queue. Worker threads wait for job ids
-# on a native channel without holding the GVL; the jobs stay in a Hash here.
+# the reactor thread through a queue that one next tick drains (a batch per tick).
+# Worker threads wait for job ids on a native channel without holding the GVL; the
+# jobs stay in a Hash here.
 module EventMachine
   @threadpool = nil
   @threadpool_size = 20
