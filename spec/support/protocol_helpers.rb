@@ -85,9 +85,14 @@ module ProtocolHelpers
       end
     end
 
+    # Best effort: a handler thread may be closing the same client at this moment.
     def close
       @server.close unless @server.closed?
-      @clients.each { |c| c.close unless c.closed? }
+      @clients.each do |c|
+        c.close unless c.closed?
+      rescue IOError, SystemCallError
+        nil
+      end
       @thread.join(1)
     end
 
