@@ -30,6 +30,22 @@ RSpec.describe "EM.attach, EM.watch and EM.attach_server" do
       expect(r.closed?).to be(true)
     end
 
+    it "reads every line waiting on an attached terminal (a tty read returns one line at a time)" do
+      require "pty"
+      master, slave = PTY.open
+      got = []
+      handler = Class.new(EM::Connection) { define_method(:receive_data) { |d| got << d } }
+      run_em do
+        EM.attach(slave, handler)
+        EM.add_timer(0.05) { master.write("one\ntwo\nthree\n") }
+        stop_when(what: "three lines") { got.join == "one\ntwo\nthree\n" }
+      end
+      expect(got.join).to eq("one\ntwo\nthree\n")
+    ensure
+      master&.close
+      slave&.close unless slave&.closed?
+    end
+
     it "attaches a pipe's write end: send_data writes to it, close_connection_after_writing flushes then closes" do
       r, w = io_pair(:pipe)
       got = +""

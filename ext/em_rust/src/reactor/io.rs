@@ -334,7 +334,7 @@ impl Io {
     }
 
     /// One read; true if there may be more to read now. With `fresh` readiness, a
-    /// stream read shorter than the buffer has emptied the socket: no second read
+    /// stream socket read shorter than the buffer has emptied it: no second read
     /// just to see EAGAIN.
     fn read(&mut self, sig: u64, fresh: bool) -> bool {
         let Some(d) = self.table.get(&sig) else { return false };
@@ -348,6 +348,9 @@ impl Io {
         self.budget -= 1;
         let fd = d.fd;
         let datagram = d.kind == Kind::Datagram;
+        // Only our own sockets: an attached tty returns one line per read however
+        // many are waiting, so a short read does not mean it is empty.
+        let socket = d.owned;
         if d.tls.is_some() {
             return self.tls_read(sig);
         }
@@ -390,7 +393,7 @@ impl Io {
         } else {
             self.events.push_back(Event::Read { sig, len: n });
         }
-        datagram || !fresh || n == self.buf.len()
+        datagram || !fresh || !socket || n == self.buf.len()
     }
 
     /// One TLS read; true if there may be more plaintext now.
