@@ -42,9 +42,7 @@ module EventMachine
         end
 
         chunk = @io.read(self.class::CHUNK_SIZE) or next
-        @connection.send_data("#{chunk.bytesize.to_s(16)}\r\n") if @http_chunks
-        @connection.send_data(chunk)
-        @connection.send_data("\r\n") if @http_chunks
+        FileStreamer.send_chunk(@connection, chunk, @http_chunks)
       end
     end
   end

@@ -71,10 +71,15 @@ module EventMachine
           @connection.send_data("0\r\n\r\n") if @http_chunks
           return succeed
         end
-        @connection.send_data("#{chunk.bytesize.to_s(16)}\r\n") if @http_chunks
-        @connection.send_data(chunk)
-        @connection.send_data("\r\n") if @http_chunks
+        FileStreamer.send_chunk(@connection, chunk, @http_chunks)
       end
+    end
+
+    # Sends one chunk, framed for HTTP chunked encoding if `http_chunks`.
+    def self.send_chunk(connection, chunk, http_chunks)
+      connection.send_data("#{chunk.bytesize.to_s(16)}\r\n") if http_chunks
+      connection.send_data(chunk)
+      connection.send_data("\r\n") if http_chunks
     end
   end
 end

@@ -156,22 +156,13 @@ module RethinkDB
 
     # Waits until the server has processed every noreply query.
     def noreply_wait
-      raise ReqlRuntimeError, "Connection is closed." unless open?
-      res = run_internal([QT::NOREPLY_WAIT], { noreply: false }, new_token)
-      unless res["t"] == RT::WAIT_COMPLETE
-        raise ReqlRuntimeError, "Unexpected response to noreply_wait: #{res.pretty_inspect}"
-      end
+      control_query(QT::NOREPLY_WAIT, RT::WAIT_COMPLETE, "noreply_wait")
       nil
     end
 
     # The server's {"id", "name", "proxy"}.
     def server
-      raise ReqlRuntimeError, "Connection is closed." unless open?
-      res = run_internal([QT::SERVER_INFO], { noreply: false }, new_token)
-      unless res["t"] == RT::SERVER_INFO
-        raise ReqlRuntimeError, "Unexpected response to server_info: #{res.pretty_inspect}"
-      end
-      res["r"][0]
+      control_query(QT::SERVER_INFO, RT::SERVER_INFO, "server_info")["r"][0]
     end
 
     # The local port of the socket (nil when closed).
@@ -340,6 +331,15 @@ module RethinkDB
 
     def monotonic
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # A query without a term (NOREPLY_WAIT, SERVER_INFO); raises unless the
+    # response has the `expected` type.
+    def control_query(type, expected, name)
+      raise ReqlRuntimeError, "Connection is closed." unless open?
+      res = run_internal([type], { noreply: false }, new_token)
+      raise ReqlRuntimeError, "Unexpected response to #{name}: #{res.pretty_inspect}" unless res["t"] == expected
+      res
     end
 
     def send_stop(token)
