@@ -25,17 +25,4 @@ class Source < EM::Connection
   def connection_completed = start_pumping
 end
 
-state = { received: 0, reads: 0, ticks: 0, t0: nil, t1: nil }
-EM.epoll
-EM.run do
-  Bench.em_deadline(Bench::TIMEOUT * 0.8, "stream")
-  port = Bench.server_port(EM.start_server(Bench::HOST, 0, Sink, state))
-  EM.connect(Bench::HOST, port, Source, state)
-end
-raise "received #{state[:received]} of #{TOTAL} bytes" unless state[:received] == TOTAL
-
-elapsed = state[:t1] - state[:t0]
-Bench.report({ mb_per_s: { value: TOTAL / elapsed / 1e6, unit: "MB/s", better: "higher", label: "throughput" } },
-             { bytes: TOTAL, chunk_bytes: CHUNK_BYTES, threshold_bytes: THRESHOLD, elapsed_s: elapsed,
-               receive_data_calls: state[:reads], pump_ticks: state[:ticks],
-               **Bench.cpu_spent(state[:cpu0], state[:cpu1]) })
+Bench.run_stream("stream", Sink, Source)

@@ -37,18 +37,6 @@ class Source < EM::Connection
   end
 end
 
-state = { received: 0, reads: 0, ticks: 0, max_outbound: 0, t0: nil, t1: nil }
-EM.epoll
-EM.run do
-  Bench.em_deadline(Bench::TIMEOUT * 0.8, "TLS stream")
-  port = Bench.server_port(EM.start_server(Bench::HOST, 0, Sink, state))
-  EM.connect(Bench::HOST, port, Source, state)
+Bench.run_stream("TLS stream", Sink, Source) do |state|
+  { protocol: state[:protocol], cipher: state[:cipher], cert: "RSA 2048 (#{FILES[:from]})" }
 end
-raise "received #{state[:received]} of #{TOTAL} bytes" unless state[:received] == TOTAL
-
-elapsed = state[:t1] - state[:t0]
-Bench.report({ mb_per_s: { value: TOTAL / elapsed / 1e6, unit: "MB/s", better: "higher", label: "throughput" } },
-             { bytes: TOTAL, chunk_bytes: CHUNK_BYTES, threshold_bytes: THRESHOLD, elapsed_s: elapsed,
-               protocol: state[:protocol], cipher: state[:cipher], cert: "RSA 2048 (#{FILES[:from]})",
-               receive_data_calls: state[:reads], pump_ticks: state[:ticks],
-               max_outbound_bytes: state[:max_outbound], **Bench.cpu_spent(state[:cpu0], state[:cpu1]) })

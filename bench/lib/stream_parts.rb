@@ -51,3 +51,23 @@ module StreamSource
     raise "stream connection closed after #{@state[:received]} of #{TOTAL} bytes" unless @state[:t1]
   end
 end
+
+module Bench
+  # Streams TOTAL bytes from a Source to a Sink in this reactor and reports MB/s;
+  # `info` adds benchmark-specific details (it may read the final state).
+  def self.run_stream(what, sink, source, state = { received: 0, reads: 0, ticks: 0, max_outbound: 0 })
+    EM.epoll
+    EM.run do
+      em_deadline(TIMEOUT * 0.8, what)
+      port = server_port(EM.start_server(HOST, 0, sink, state))
+      EM.connect(HOST, port, source, state)
+    end
+    raise "received #{state[:received]} of #{TOTAL} bytes" unless state[:received] == TOTAL
+
+    elapsed = state[:t1] - state[:t0]
+    report({ mb_per_s: { value: TOTAL / elapsed / 1e6, unit: "MB/s", better: "higher", label: "throughput" } },
+           { bytes: TOTAL, chunk_bytes: CHUNK_BYTES, threshold_bytes: THRESHOLD, elapsed_s: elapsed,
+             receive_data_calls: state[:reads], pump_ticks: state[:ticks], max_outbound_bytes: state[:max_outbound],
+             **(block_given? ? yield(state) : {}), **cpu_spent(state[:cpu0], state[:cpu1]) })
+  end
+end
