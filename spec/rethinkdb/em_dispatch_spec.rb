@@ -83,6 +83,20 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
     expect(handle).to be_closed
   end
 
+  it "SUCCESS_PARTIAL: a connection lost during the rows still reaches the handle as on_error + on_close" do
+    handler = recorder do
+      def on_stream_val(val)
+        @log << [:row, val]
+        @transport.lose("Connection closed by server.") if val == 1
+      end
+    end
+    handle = play(r.range, handler, { t: 3, r: [1, 2], n: [] })
+    expect(handler.log).to eq([[:open], [:row, 1], [:row, 2],
+                               [:error, RethinkDB::ReqlDriverError, "Connection closed by server.\nBacktrace:\nr.range\n^^^^^^^"],
+                               [:close]])
+    expect(handle).to be_closed
+  end
+
   it "WAIT_COMPLETE: on_open, on_wait_complete, on_close" do
     handler = recorder
     play(r.expr(1), handler, { t: 4 })
@@ -103,12 +117,14 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
     end
   end
 
-  it "an exception while reading a response also goes to on_error" do
+  it "a response that cannot be decoded goes to on_error as a ReqlDriverError and closes the connection" do
     handler = recorder
     play(r.expr(1), handler, { t: 1, r: [{ "$reql_type$" => "TIME", "epoch_time" => 0, "timezone" => "nonsense" }] })
     expect(handler.log[0]).to eq([:open])
-    expect(handler.log[1][0..1]).to eq([:error, ArgumentError])
+    expect(handler.log[1][0..1]).to eq([:error, RethinkDB::ReqlDriverError])
+    expect(handler.log[1][2]).to start_with(%(Bad response from server for token 1: a TIME pseudo-type with a bad "timezone"))
     expect(handler.log[2]).to eq([:close])
+    expect(conn).to be_closed
   end
 
   describe "changefeed rows" do

@@ -193,9 +193,9 @@ module RethinkDB
       if callback.is_a?(Handler)
         handle = QueryHandle.new(callback, term, all_opts, token, self)
         start_pump
-        register(token, all_opts, handle)
+        register(token, all_opts, handle) or raise ReqlRuntimeError, "Connection is closed."
         auto_continue(token, true) unless all_opts[:noreply]
-        send_query(token, query)
+        send_awaited(token, query, all_opts)
         return handle
       end
 
@@ -242,10 +242,12 @@ module RethinkDB
     end
 
     # Asks for the next batch of a stream (unless the transport already did:
-    # `sent`); the response goes to `waiter`.
+    # `sent`); the response goes to `waiter`. False if the connection has been
+    # lost: nothing will come.
     def continue_query(token, opts, waiter, sent: false)
-      register(token, opts, waiter)
-      send_query(token, [QT::CONTINUE]) unless sent
+      return false unless register(token, opts, waiter)
+      send_awaited(token, [QT::CONTINUE], opts) unless sent
+      true
     end
 
     # Waits for the response to `token` (nil timeout: forever). Raises
@@ -342,6 +344,16 @@ module RethinkDB
       res
     end
 
+    # Sends a query whose waiter is registered. When the connection is lost
+    # while it goes out (another thread read a bad response and closed it), the
+    # waiter, registered before the loss, gets that loss: the failed write is
+    # not raised on top of it.
+    def send_awaited(token, query, opts)
+      send_query(token, query)
+    rescue ReqlDriverError
+      raise if opts[:noreply] || !@lost
+    end
+
     def send_stop(token)
       auto_continue(token, false)
       send_query(token, [QT::STOP]) if open?
@@ -354,23 +366,26 @@ module RethinkDB
       transport.auto_continue(token, on) if transport.respond_to?(:auto_continue)
     end
 
+    # Makes `waiter` the one that gets the response to `token`; false if the
+    # connection has been lost (the loss has been handed to every waiter already).
     def register(token, opts, waiter)
-      return if opts[:noreply]
+      return true if opts[:noreply]
       @lock.synchronize do
+        return false if @lost
         raise ReqlDriverError, "Internal driver error, token already in use." if @waiters.key?(token)
         @waiters[token] = waiter
         @opts[token] = opts
       end
+      true
     end
 
     def run_internal(query, opts, token)
-      register(token, opts, :sync)
-      send_query(token, query)
+      register(token, opts, :sync) or raise ReqlRuntimeError, "Connection is closed."
+      send_awaited(token, query, opts)
       opts[:noreply] ? nil : wait(token, nil)
     end
 
     def synchronous_value(res, term, opts, token)
-      Responses.convert!(res, opts)
       case res["t"]
       when RT::SUCCESS_PARTIAL then Cursor.new(Responses.value(res, term), term, self, opts, token, true)
       when RT::SUCCESS_SEQUENCE then Cursor.new(Responses.value(res, term), term, self, opts, token, false)
@@ -396,10 +411,18 @@ module RethinkDB
       true
     end
 
+    # Every response passes here once: a token no query used, or a response
+    # of the wrong shape (Responses.check!, which also decodes the rows'
+    # pseudo-types), closes the connection with a ReqlDriverError.
     def receive(token, response, continued, direct:)
       unless token.between?(1, @last_token)
         message = "Bad response from server: a response for token #{token}, which no query on this connection used."
         return lose_connection(ReqlDriverError.new(message), @transport)
+      end
+      begin
+        Responses.check!(token, response, @lock.synchronize { @opts[token] })
+      rescue ReqlDriverError => e
+        return lose_connection(e, @transport)
       end
       handle = @lock.synchronize do
         @opts.delete(token)

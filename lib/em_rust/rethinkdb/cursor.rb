@@ -86,7 +86,6 @@ module RethinkDB
 
     def wait_for_batch(timeout)
       res = @conn.wait(@token, timeout)
-      Responses.convert!(res, @opts)
       @results = Responses.value(res, @term)
       if res["t"] == RT::SUCCESS_SEQUENCE
         @more = false

@@ -52,9 +52,9 @@ module RethinkDB
         feed = feed?(response)
         case type
         when RT::SUCCESS_PARTIAL, RT::SUCCESS_SEQUENCE
-          rows = PseudoTypes.convert!(response["r"], @opts).to_ary
+          rows = response["r"]
         when RT::SUCCESS_ATOM
-          value = PseudoTypes.convert!(response["r"], @opts).to_ary[0]
+          value = response["r"][0]
         when RT::WAIT_COMPLETE
           nil
         else
@@ -112,11 +112,12 @@ module RethinkDB
 
     def deliver_rows(type, rows, feed, continued)
       handle_open
-      if type == RT::SUCCESS_PARTIAL && !@conn.closed?
-        @conn.continue_query(@token, @opts, self, sent: continued)
-      end
+      awaiting = type == RT::SUCCESS_PARTIAL && !@conn.closed? &&
+                 @conn.continue_query(@token, @opts, self, sent: continued)
       feed ? rows.each { |row| deliver_change(row) } : deliver_stream(rows)
-      handle_close if type == RT::SUCCESS_SEQUENCE || @conn.closed?
+      # A connection that closes while the next batch is awaited tells this
+      # handle itself (on_error + on_close, in a later tick).
+      handle_close if type == RT::SUCCESS_SEQUENCE || (!awaiting && @conn.closed?)
     end
 
     def deliver_stream(rows)
