@@ -10,7 +10,7 @@ use super::signature::next_signature;
 use super::tls::{Progress, TlsError, TlsParams, TlsSession};
 use super::watches::{self, Inotify};
 use mio::unix::SourceFd;
-use mio::{Registry, Token};
+use mio::{Interest, Registry, Token};
 use socket2::{SockAddr, SockRef};
 use std::collections::VecDeque;
 use std::io;
@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_TURN: usize = 16;
 const ACCEPTS_PER_TURN: usize = 256;
+/// How long an acceptor starved of descriptors waits before it tries again.
+const STARVED_RETRY: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -58,8 +60,30 @@ pub enum ConnectError {
     Other(io::Error),
 }
 
+/// The poll set's registry until the reactor is released: then registering fails
+/// and deregistering is moot (the epoll descriptor is closed).
+struct Registration(Option<Registry>);
+
+impl Registration {
+    fn get(&self) -> io::Result<&Registry> {
+        self.0.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::Other, "the reactor has been released"))
+    }
+
+    fn register(&self, fd: &RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.get()?.register(&mut SourceFd(fd), token, interest)
+    }
+
+    fn reregister(&self, fd: &RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.get()?.reregister(&mut SourceFd(fd), token, interest)
+    }
+
+    fn deregister(&self, fd: &RawFd) -> io::Result<()> {
+        self.get()?.deregister(&mut SourceFd(fd))
+    }
+}
+
 pub struct Io {
-    registry: Registry,
+    registry: Registration,
     table: SigMap<Descriptor>,
     events: VecDeque<Event>,
     /// Readiness still to process this turn.
@@ -74,8 +98,10 @@ pub struct Io {
     /// Connections `send_data` queued bytes on during this turn: written together at
     /// the end of the turn (one writev for several sends), see `flush_queued`.
     queued: Vec<u64>,
-    /// Acceptors that hit EMFILE: retried on the heartbeat, not busy-looped.
+    /// Acceptors that hit EMFILE: retried at `starved_retry`, not busy-looped.
     starved_acceptors: Vec<u64>,
+    /// Fixed when the first acceptor starves; later turns do not postpone it.
+    starved_retry: Option<Instant>,
     pub heartbeat: Duration,
     next_heartbeat: Option<Instant>,
     /// No later than the earliest descriptor timeout (activity only postpones
@@ -87,7 +113,7 @@ pub struct Io {
 impl Io {
     pub fn new(registry: Registry) -> Self {
         Io {
-            registry,
+            registry: Registration(Some(registry)),
             table: SigMap::default(),
             events: VecDeque::new(),
             ready: VecDeque::new(),
@@ -97,6 +123,7 @@ impl Io {
             queued: Vec::new(),
             buf: vec![0; READ_CHUNK],
             starved_acceptors: Vec::new(),
+            starved_retry: None,
             heartbeat: Duration::from_secs(2),
             next_heartbeat: None,
             expiry_hint: None,
@@ -126,11 +153,9 @@ impl Io {
 
     /// When the loop must wake for timeouts: the earliest expiry among descriptors
     /// with a timeout (so a 0.5 s timeout fires at 0.5 s, as in EM), at most one
-    /// heartbeat away; starved acceptors retry on the heartbeat.
-    pub fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
-        let earliest = self.expiry_hint;
-        let retry = (!self.starved_acceptors.is_empty()).then(|| now + self.heartbeat.min(Duration::from_millis(50)));
-        let next = match (earliest, retry) {
+    /// heartbeat away; and the starved acceptors' retry.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let next = match (self.expiry_hint, self.starved_retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -181,8 +206,11 @@ impl Io {
                 self.schedule_close(sig, libc::ETIMEDOUT);
             }
         }
-        for sig in std::mem::take(&mut self.starved_acceptors) {
-            self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false, fresh: false });
+        if self.starved_retry.is_some_and(|at| at <= now) {
+            self.starved_retry = None;
+            for sig in std::mem::take(&mut self.starved_acceptors) {
+                self.ready.push_back(Ready { sig, readable: true, writable: false, closed: false, fresh: false });
+            }
         }
     }
 
@@ -298,7 +326,7 @@ impl Io {
 
     fn replace_fd(&mut self, sig: u64, fd: RawFd, state: State) {
         if let Some(d) = self.table.get_mut(&sig) {
-            let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+            let _ = self.registry.deregister(&d.fd);
             if d.owned {
                 unsafe { libc::close(d.fd) };
             }
@@ -318,7 +346,11 @@ impl Io {
                 match err.raw_os_error() {
                     Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
                     Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
-                        self.starved_acceptors.push(listener);
+                        if !self.starved_acceptors.contains(&listener) {
+                            self.starved_acceptors.push(listener);
+                        }
+                        let retry = self.heartbeat.min(STARVED_RETRY);
+                        self.starved_retry.get_or_insert_with(|| Instant::now() + retry);
                     }
                     _ => {}
                 }
@@ -600,9 +632,9 @@ impl Io {
         }
         let token = Token(sig as usize);
         let result = match (d.interest, wanted) {
-            (None, Some(w)) => self.registry.register(&mut SourceFd(&d.fd), token, w),
-            (Some(_), Some(w)) => self.registry.reregister(&mut SourceFd(&d.fd), token, w),
-            (Some(_), None) => self.registry.deregister(&mut SourceFd(&d.fd)),
+            (None, Some(w)) => self.registry.register(&d.fd, token, w),
+            (Some(_), Some(w)) => self.registry.reregister(&d.fd, token, w),
+            (Some(_), None) => self.registry.deregister(&d.fd),
             (None, None) => Ok(()),
         };
         if result.is_ok() {
@@ -754,7 +786,7 @@ impl Io {
     pub fn detach(&mut self, sig: u64) -> Option<RawFd> {
         let mut d = self.table.remove(&sig)?;
         if d.interest.is_some() {
-            let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+            let _ = self.registry.deregister(&d.fd);
         }
         d.owned = false;
         self.events.push_back(Event::Unbound { sig, errno: 0 });
@@ -827,7 +859,7 @@ impl Io {
     fn close_now(&mut self, sig: u64, errno: i32) {
         let Some(mut d) = self.table.remove(&sig) else { return };
         if d.interest.is_some() {
-            let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+            let _ = self.registry.deregister(&d.fd);
         }
         if let Some(tls) = d.tls.as_mut().filter(|t| t.handshaken()) {
             tls.shutdown();
@@ -837,7 +869,7 @@ impl Io {
         }
         for sibling in &d.sibling_listeners {
             if let Some(mut s) = self.table.remove(sibling) {
-                let _ = self.registry.deregister(&mut SourceFd(&s.fd));
+                let _ = self.registry.deregister(&s.fd);
                 s.sibling_listeners.clear();
             }
         }
@@ -864,7 +896,7 @@ impl Io {
     pub fn close_all(&mut self) {
         if let Some((sig, inotify)) = self.inotify.take() {
             self.table.remove(&sig).map(|mut d| {
-                let _ = self.registry.deregister(&mut SourceFd(&d.fd));
+                let _ = self.registry.deregister(&d.fd);
                 d.owned = false;
             });
             let watches: Vec<u64> = inotify_sigs(&inotify);
@@ -879,6 +911,14 @@ impl Io {
         for sig in sigs {
             self.close_now(sig, 0);
         }
+    }
+
+    /// The end of the reactor: closes whatever the last unbinds opened, then lets go
+    /// of the poll set, so the process holds no descriptor of this run.
+    pub fn release(&mut self) {
+        self.close_all();
+        self.events.clear();
+        self.registry = Registration(None);
     }
 
     pub fn set_paused(&mut self, sig: u64, paused: bool) -> bool {

@@ -2,21 +2,30 @@
 //! says the reactor is (about to be) blocked, and the stop request.
 use mio::Waker;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 pub struct Wakeup {
-    waker: Waker,
+    /// `None` once the reactor is released (its eventfd closed); wakes then reach nobody.
+    waker: Mutex<Option<Waker>>,
     sleeping: AtomicBool,
     stop: AtomicBool,
 }
 
 impl Wakeup {
     pub fn new(waker: Waker) -> Self {
-        Wakeup { waker, sleeping: AtomicBool::new(false), stop: AtomicBool::new(false) }
+        Wakeup { waker: Mutex::new(Some(waker)), sleeping: AtomicBool::new(false), stop: AtomicBool::new(false) }
     }
 
     /// Interrupts a blocked wait (or the next one). Safe from any thread.
     pub fn wake(&self) {
-        let _ = self.waker.wake();
+        if let Some(waker) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = waker.wake();
+        }
+    }
+
+    /// Closes the waker's descriptor (the poll set it woke is gone).
+    pub fn close(&self) {
+        self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// Wakes the reactor only if it is blocked, and only once per wait: the first

@@ -111,7 +111,7 @@ impl Machine {
         self.io.borrow_mut().flush_queued();
         let now = Instant::now();
         let next_timer = self.timers.borrow_mut().next_deadline();
-        let deadline = match (next_timer, self.io.borrow_mut().next_deadline(now)) {
+        let deadline = match (next_timer, self.io.borrow_mut().next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -284,8 +284,12 @@ impl Machine {
         unbinds
     }
 
+    /// Closes every descriptor of this run: the table's, the poll set, the timerfd,
+    /// the waker's eventfd.
     fn release_native(&self) {
+        self.io.borrow_mut().release();
         self.poller.borrow_mut().take();
+        self.wakeup.close();
         self.timers.borrow_mut().clear();
     }
 }
