@@ -10,6 +10,7 @@ require "socket"
 require_relative "em_rust/version"
 require_relative "em_rust/native"
 require_relative "em_rust/errors"
+require_relative "em_rust/constants"
 
 # The reactor: lifecycle, ticks, timers, the defer pool.
 require_relative "em_rust/reactor"
