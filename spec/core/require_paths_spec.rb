@@ -60,6 +60,76 @@ RSpec.describe "require paths" do
     expect($LOADED_FEATURES.grep(REAL_EM_FILES)).to eq([]) if em_rust?
   end
 
+  # Every file of Debian's ruby-eventmachine package a program can require (its
+  # .rb files and its two extensions, rubyeventmachine and fastfilereaderext),
+  # read from `dpkg -L`. jeventmachine is JRuby's: on MRI the real gem's own file
+  # raises LoadError (it requires 'java'), so no program can require it here.
+  describe "every requirable file of the real ruby-eventmachine package" do
+    jruby_only = %w[jeventmachine]
+
+    let(:package_features) do
+      features = RealEM.requirable_features
+      skip "dpkg or ruby-eventmachine is not installed" if features.nil? || features.empty?
+      features
+    end
+
+    it "the package's list is the real gem's (sanity)" do
+      expect(package_features).to include("eventmachine", "rubyeventmachine", "fastfilereaderext", "em/connection",
+                                          "em/protocols/smtpserver", "em/pure_ruby", "jeventmachine")
+    end
+
+    it "jeventmachine cannot be required on MRI even with the real gem" do
+      report = RealEM.report(<<~'RUBY')
+        begin
+          require "jeventmachine"
+          print "\nREPORT:", JSON.generate("loaded"), "\n"
+        rescue LoadError => e
+          print "\nREPORT:", JSON.generate(e.message), "\n"
+        end
+      RUBY
+      expect(report).to match(/java/)
+    end
+
+    it "each of the others resolves to the implementation under test (em_rust's lib/ in em_rust mode)" do
+      features = package_features - jruby_only
+      code = <<~RUBY
+        require "json"
+        em_rust = defined?(EventMachine::EM_RUST_VERSION)
+        out = { "__missing_dependency__" => [] }
+        #{features.inspect}.each do |f|
+          begin
+            require f
+            out[f] = $LOADED_FEATURES.grep(%r{/\#{Regexp.escape(f)}\\.(rb|so)\\z})
+          rescue LoadError => e
+            # A third-party library the file needs (the real postgres3 needs the
+            # postgres-pr gem): the file itself was found; report where.
+            raise if e.path == f || em_rust
+            out[f] = [$LOAD_PATH.resolve_feature_path(f)&.last].compact
+            out["__missing_dependency__"] << "\#{f}: \#{e.message}"
+          end
+        end
+        out["__real_em__"] = $LOADED_FEATURES.grep(#{REAL_EM_FILES.inspect})
+        print "\nREPORT:", JSON.generate(out), "\n"
+      RUBY
+      r = run_ruby(code, timeout: 20)
+      expect(r.success?).to be(true), r.output
+      report = JSON.parse(r.output[/^REPORT:(.*)$/, 1] || raise("no report in:\n#{r.output}"))
+      vendor_dirs = [RbConfig::CONFIG["vendordir"], RbConfig::CONFIG["vendorarchdir"]]
+      wrong = features.reject do |f|
+        paths = report.fetch(f)
+        next false unless paths.is_a?(Array) && paths.size == 1
+        if em_rust?
+          paths.first == File.join(lib_dir, "#{f}.rb")
+        else
+          vendor_dirs.any? { |d| paths.first.start_with?(d + "/") }
+        end
+      end
+      expect(wrong.to_h { |f| [f, report[f]] }).to eq({})
+      expect(report["__real_em__"]).to eq([]) if em_rust?
+      expect(report["__missing_dependency__"]).to eq([]) if em_rust?
+    end
+  end
+
   describe "require 'eventmachine'", em_rust_only: "checks that em_rust's lib/eventmachine.rb takes the name" do
     it "with em_rust's lib first on the load path loads em_rust and nothing of the real gem" do
       code = <<~'RUBY'
