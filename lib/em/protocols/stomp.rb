@@ -18,7 +18,7 @@ module EventMachine
     #
     # Frames the server sends arrive as Stomp::Message objects at
     # receive_msg. A frame with a content-length header may carry any bytes;
-    # one without ends at its NUL.
+    # one without (or with a negative one) ends at its NUL.
     module Stomp
       include LineText2
 
@@ -69,7 +69,15 @@ module EventMachine
           name = m[1].strip
           value = m[2].strip
           @header[name] = value
-          @content_length = value.to_i if name == "content-length"
+          @content_length = body_length(value) if name == "content-length"
+        end
+
+        # A content-length read as EM reads it (to_i: "12abc" is 12, "abc"
+        # 0), except that a negative one is ignored: that body, like one
+        # without content-length, ends at its NUL.
+        def body_length(value)
+          length = value.to_i
+          length.negative? ? nil : length
         end
       end
 
