@@ -9,6 +9,10 @@ module EventMachine
     #   http.callback { |r| p r[:status], r[:headers], r[:content] }
     #   http.errback  { |r| p r[:status] } # 0: no connection or a bad reply
     #
+    # A bad reply (no HTTP/1.x status line, a negative Content-Length, a
+    # chunk-size line that is not hex) fails the request and closes the
+    # connection; nothing the server sends raises out of receive_data.
+    #
     # Arguments: :host, :port (80), :verb or :method (:get; GET POST PUT DELETE
     # HEAD), :request ("/"), :query_string, :version ("1.1"), :host_header,
     # :content and :contenttype (for POST and PUT), :cookie, :custom_headers
@@ -135,9 +139,7 @@ module EventMachine
         case @state
         when :status then status_line(line)
         when :headers then line.empty? ? headers_done : header_line(line)
-        when :chunk_size
-          @chunk_left = line[/\A\h+/].to_i(16)
-          @chunk_left.zero? ? finish : (@state = :chunk)
+        when :chunk_size then chunk_size_line(line)
         when :chunk_end then @state = :chunk_size
         end
         true
@@ -163,8 +165,24 @@ module EventMachine
         end
       end
 
+      # "1a", "1a;ext=v", " 1a ;ext": hex digits, with optional whitespace
+      # and chunk extensions (ignored).
+      CHUNK_SIZE = /\A[ \t]*(\h+)[ \t]*(?:;.*)?\z/m
+      private_constant :CHUNK_SIZE
+
+      # A size line that is not hex is a bad reply: the request fails.
+      def chunk_size_line(line)
+        m = CHUNK_SIZE.match(line) or return finish_failed
+
+        @chunk_left = m[1].to_i(16)
+        @chunk_left.zero? ? finish : (@state = :chunk)
+      end
+
+      # A negative Content-Length is a bad reply: the request fails.
       def headers_done
-        if @verb == "HEAD" || @status < 200 || @status == 204 || @status == 304
+        if @length&.negative?
+          finish_failed
+        elsif @verb == "HEAD" || @status < 200 || @status == 204 || @status == 304
           finish
         elsif @chunked
           @state = :chunk_size
