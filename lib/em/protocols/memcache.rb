@@ -106,7 +106,7 @@ module EventMachine
       def process_cmd(line)
         case line.strip
         when /\AVALUE\s+(\S+)\s+\d+\s+(\d+)/
-          read_value(Regexp.last_match(1), Integer(Regexp.last_match(2)))
+          read_value(Regexp.last_match(1), Integer(Regexp.last_match(2), 10)) # "010" is 10
         when Cend
           keys_and_cb = @get_cbs.shift
           keys_and_cb&.last&.call(@values)
