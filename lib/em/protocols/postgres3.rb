@@ -23,6 +23,12 @@ module EventMachine
     # query's errors (ErrorResponse objects) come in the third argument.
     # One operation at a time: another one meanwhile succeeds at once with
     # false, "Operation already in progress".
+    #
+    # A malformed message from the server (a length under 4, a body too short
+    # for its fields) closes the connection: the pending operation succeeds
+    # with false and "malformed message from database: ...", and nothing more
+    # is read. A well-formed message while no operation is pending raises
+    # RuntimeError "Unexpected message from database", as in EventMachine.
     class Postgres3 < EventMachine::Connection
       PROTOCOL_VERSION = 3 << 16
       TIMEOUT = 15
@@ -58,6 +64,11 @@ module EventMachine
         def to_s = field_values.join("\t")
       end
       NoticeResponse = ErrorResponse
+
+      # @private Raised by the parsers on a malformed message; receive_data
+      # turns it into a closed connection.
+      class MalformedMessage < StandardError; end
+      private_constant :MalformedMessage
 
       # Server settings reported at startup ({ "server_version" => ... }).
       attr_reader :params
@@ -99,16 +110,22 @@ module EventMachine
       end
 
       def receive_data(data)
+        return if @pg_closed
+
         @data << data
         while @data.bytesize >= 5
           len = @data.unpack1("N", offset: 1)
+          raise MalformedMessage, "length #{len}" if len < 4
           break if @data.bytesize < len + 1
 
           type = @data.byteslice(0, 1)
           body = @data.byteslice(5, len - 4)
           @data = @data.byteslice(len + 1, @data.bytesize - len - 1)
           dispatch(type, body)
+          return if @pg_closed
         end
+      rescue MalformedMessage => e
+        malformed(e.message)
       end
 
       def unbind
@@ -118,6 +135,16 @@ module EventMachine
       end
 
       private
+
+      # Gives up on the connection: the pending operation succeeds with false.
+      def malformed(why)
+        op = @pending_query || @pending_conn
+        @pending_query = @pending_conn = nil
+        @pg_closed = true
+        @data = String.new(encoding: Encoding::BINARY)
+        op&.succeed(false, "malformed message from database: #{why}")
+        close_connection
+      end
 
       def start_operation
         d = EventMachine::DefaultDeferrable.new
@@ -141,6 +168,8 @@ module EventMachine
 
       # Reads the NUL-terminated strings of +body+ from +pos+ on.
       def read_cstring(body, pos)
+        raise MalformedMessage, "truncated string" if pos > body.bytesize
+
         stop = body.index("\0", pos) || body.bytesize
         [body.byteslice(pos, stop - pos), stop + 1]
       end
@@ -170,25 +199,39 @@ module EventMachine
         d = @pending_conn
         @pending_conn = nil
         d.succeed(ok, *why)
-        close_connection unless ok
+        return if ok
+
+        @pg_closed = true # what else arrives is not read
+        close_connection
       end
 
       def authentication(body)
+        raise MalformedMessage, "truncated authentication request" if body.bytesize < 4
+
         code = body.unpack1("N")
         return if code.zero? # AuthenticationOk; ReadyForQuery follows
         return connect_done(false, "no password specified") if @password.nil? && [3, 4, 5, 10].include?(code)
 
         case code
         when 3 then send_message("p", cstring(@password))
-        when 4 then send_message("p", cstring(@password.crypt(body.byteslice(4, 2))))
+        when 4 then send_message("p", cstring(@password.crypt(salt(body, 2))))
         when 5
+          md5_salt = salt(body, 4)
           inner = Digest::MD5.hexdigest("#{@password}#{@user}")
-          send_message("p", cstring("md5#{Digest::MD5.hexdigest(inner + body.byteslice(4, 4))}"))
+          send_message("p", cstring("md5#{Digest::MD5.hexdigest(inner + md5_salt)}"))
         when 10 then scram_start(body.byteslice(4..-1))
         when 11 then scram_continue(body.byteslice(4..-1))
         when 12 then scram_finish(body.byteslice(4..-1))
         else connect_done(false, "unsupported authentication (code #{code})")
         end
+      end
+
+      # The +size+ salt bytes after the code of an authentication request.
+      def salt(body, size)
+        salt = body.byteslice(4, size)
+        raise MalformedMessage, "bad salt" unless salt.bytesize == size && !salt.include?("\0")
+
+        salt
       end
 
       def query_message(type, body)
@@ -220,10 +263,12 @@ module EventMachine
       end
 
       def parse_fields(body)
-        count = body.unpack1("n")
+        count = count(body)
         pos = 2
         Array.new(count) do
           name, pos = read_cstring(body, pos)
+          raise MalformedMessage, "truncated field description" if body.bytesize < pos + 18
+
           rest = body.unpack("NnNnNn", offset: pos)
           pos += 18
           FieldInfo.new(name, *rest)
@@ -231,17 +276,27 @@ module EventMachine
       end
 
       def parse_row(body)
-        count = body.unpack1("n")
+        count = count(body)
         pos = 2
         Array.new(count) do
+          raise MalformedMessage, "truncated row" if body.bytesize < pos + 4
+
           len = body.unpack1("l>", offset: pos)
           pos += 4
           next nil if len.negative?
+          raise MalformedMessage, "truncated row" if body.bytesize < pos + len
 
           value = body.byteslice(pos, len)
           pos += len
           value
         end
+      end
+
+      # The 16-bit count that starts a RowDescription or DataRow.
+      def count(body)
+        raise MalformedMessage, "truncated count" if body.bytesize < 2
+
+        body.unpack1("n")
       end
 
       # --- SCRAM-SHA-256 (RFC 5802 / 7677) --------------------------------
@@ -263,10 +318,13 @@ module EventMachine
       def scram_continue(server_first)
         attrs = scram_attributes(server_first)
         nonce = attrs["r"]
-        return connect_done(false, "SCRAM: bad server nonce") unless nonce&.start_with?(@scram_nonce)
+        return connect_done(false, "SCRAM: bad server nonce") unless @scram_nonce && nonce&.start_with?(@scram_nonce)
+
+        iterations = Integer(attrs["i"].to_s, 10, exception: false)
+        return connect_done(false, "SCRAM: bad salt or iteration count") unless attrs["s"] && iterations&.positive?
 
         salted = OpenSSL::KDF.pbkdf2_hmac(@password.to_s, salt: attrs["s"].unpack1("m"),
-                                                          iterations: Integer(attrs["i"]), length: 32, hash: "SHA256")
+                                                          iterations: iterations, length: 32, hash: "SHA256")
         final_bare = "c=biws,r=#{nonce}"
         auth_message = "#{@scram_first_bare},#{server_first},#{final_bare}"
         client_key = scram_hmac(salted, "Client Key")
@@ -284,7 +342,7 @@ module EventMachine
       end
 
       def scram_attributes(message)
-        message.split(",").to_h { |kv| kv.split("=", 2) }
+        message.split(",").to_h { |kv| kv.split("=", 2).values_at(0, 1) }
       end
 
       def scram_hmac(key, text)
