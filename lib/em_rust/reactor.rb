@@ -158,6 +158,7 @@ module EventMachine
       @next_tick_queue.clear
       @threadpool = nil
       @job_queue = nil
+      @defer_lock = Thread::Mutex.new # a thread of the parent may have held it
       @reactor_running = false
       @reactor_thread = nil
     end

@@ -13,6 +13,9 @@ module EventMachine
   # one tick (not a tick per result).
   @defer_results = Thread::Queue.new
   @defer_drain_scheduled = false
+  # Guards the pool's creation, the job table's ids and the pending count against
+  # threads calling EM.defer at once (the first calls race to create the pool).
+  @defer_lock = Thread::Mutex.new
 
   class << self
     attr_reader :threadpool
@@ -26,19 +29,18 @@ module EventMachine
       raise ArgumentError, "no operation given to EM.defer" unless callable?(op)
       raise ArgumentError, "defer callback must respond to #call" unless callback.nil? || callable?(callback)
       raise ArgumentError, "defer errback must respond to #call" unless errback.nil? || callable?(errback)
-      spawn_threadpool unless @threadpool
-      id = (@defer_ids += 1)
-      @defer_jobs[id] = errback ? [op, callback, errback] : [op, callback]
-      @defers_pending += 1
-      @job_queue.push(id)
+      @defer_lock.synchronize do
+        create_threadpool
+        id = (@defer_ids += 1)
+        @defer_jobs[id] = errback ? [op, callback, errback] : [op, callback]
+        @defers_pending += 1
+        @job_queue.push(id)
+      end
       nil
     end
 
     def spawn_threadpool
-      @job_queue ||= JobQueue.new
-      @threadpool ||= []
-      @threadpool << spawn_worker(@job_queue.waiter) while @threadpool.size < @threadpool_size.to_i
-      @threadpool
+      @defer_lock.synchronize { create_threadpool }
     end
 
     # True when no deferred operation is queued, running, or waiting to call back.
@@ -49,6 +51,18 @@ module EventMachine
     private
 
     def callable?(code) = code.is_a?(Proc) || code.respond_to?(:call)
+
+    # Under @defer_lock.
+    def create_threadpool
+      @job_queue ||= JobQueue.new
+      @threadpool ||= []
+      @threadpool << spawn_worker(@job_queue.waiter) while @threadpool.size < @threadpool_size.to_i
+      @threadpool
+    end
+
+    def defer_done
+      @defer_lock.synchronize { @defers_pending -= 1 }
+    end
 
     def spawn_worker(waiter)
       Thread.new do
@@ -66,7 +80,7 @@ module EventMachine
       finish_defer(callback, result)
     rescue Exception => e # rubocop:disable Lint/RescueException -- any error goes to the errback, as in EM
       unless errback
-        @defers_pending -= 1
+        defer_done
         raise
       end
       finish_defer(errback, e)
@@ -88,7 +102,7 @@ module EventMachine
       results = @defer_results
       until results.empty?
         receiver, value = results.pop
-        @defers_pending -= 1
+        defer_done
         begin
           receiver&.call(value)
         rescue Exception # rubocop:disable Lint/RescueException -- re-raised
@@ -102,14 +116,15 @@ module EventMachine
     end
 
     def shut_down_threadpool
-      pool = @threadpool
-      @threadpool = nil
-      @job_queue&.close
-      @job_queue = nil
-      @defer_jobs.clear
-      @defer_results.clear
-      @defer_drain_scheduled = false
-      @defers_pending = 0
+      pool = @defer_lock.synchronize do
+        @job_queue&.close
+        @job_queue = nil
+        @defer_jobs.clear
+        @defer_results.clear
+        @defer_drain_scheduled = false
+        @defers_pending = 0
+        @threadpool.tap { @threadpool = nil }
+      end
       return unless pool
       pool.each(&:exit)
       pool.each { |t| join_quietly(t) || t.exit }
