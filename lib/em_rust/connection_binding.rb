@@ -92,6 +92,20 @@ module EventMachine
       stop_proxy(from.signature)
     end
 
+    # Connections whose close is scheduled and not yet done.
+    def num_close_scheduled = machine!("evma_num_close_scheduled").num_close_scheduled
+
+    # Connections a listener accepts per readiness; kept across runs, as in EM.
+    def get_simultaneous_accept_count = @simultaneous_accept_count
+
+    def set_simultaneous_accept_count(count)
+      count = Integer(count)
+      raise ArgumentError, "simultaneous accept count must be positive (got #{count})" unless count.positive?
+      @simultaneous_accept_count = count
+      @machine&.simultaneous_accept_count = count
+      count
+    end
+
     # Sends a whole file now (EM's limit: 32 KiB; larger files: stream_file_data).
     # Returns 0, as EM does.
     def send_file_data(sig, filename)

@@ -8,6 +8,7 @@ module EventMachine
   @reactor_thread = nil
   @reactor_pid = nil
   @machine = nil
+  @simultaneous_accept_count = 256 # more per readiness than EM's 10: fewer turns under a burst
 
   class << self
     # Runs the event loop until EM.stop. A nested call runs its block inline.
@@ -91,6 +92,7 @@ module EventMachine
       @machine = Machine.new(@next_tick_queue, @timers, @conns, self)
       @machine.heartbeat = DEFAULT_HEARTBEAT
       @machine.max_timers = @max_timers
+      @machine.simultaneous_accept_count = @simultaneous_accept_count
       @heartbeat_interval = DEFAULT_HEARTBEAT
     end
 

@@ -125,7 +125,7 @@ impl Descriptor {
             Kind::Stream => match self.state {
                 State::Connecting { .. } => (false, true),
                 _ if self.tls_stepping || self.tls.as_ref().is_some_and(|t| !t.handshaken()) => (true, self.tls_want_write),
-                State::Open => (!self.paused, !self.outbound.is_empty() || self.tls_want_write),
+                State::Open => (!self.paused, (!self.paused && !self.outbound.is_empty()) || self.tls_want_write),
                 State::ClosingAfterWriting => (self.tls.is_some(), true),
             },
         };

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 /// a go (fairness); a descriptor cut short is read again next turn.
 pub const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_TURN: usize = 16;
+/// Accepts per readiness of a listener unless `set_simultaneous_accept_count` says otherwise.
 const ACCEPTS_PER_TURN: usize = 256;
 /// How long an acceptor starved of descriptors waits before it tries again.
 const STARVED_RETRY: Duration = Duration::from_millis(50);
@@ -108,6 +109,8 @@ pub struct Io {
     /// them), so the table is scanned when it passes, not on every turn.
     expiry_hint: Option<Instant>,
     inotify: Option<(u64, Inotify)>,
+    /// Connections a listener accepts per readiness (EM's simultaneous accept count).
+    pub accepts_per_turn: usize,
 }
 
 impl Io {
@@ -128,6 +131,7 @@ impl Io {
             next_heartbeat: None,
             expiry_hint: None,
             inotify: None,
+            accepts_per_turn: ACCEPTS_PER_TURN,
         }
     }
 
@@ -339,7 +343,7 @@ impl Io {
 
     fn accept(&mut self, listener: u64) {
         let Some((fd, server)) = self.table.get(&listener).map(|d| (d.fd, d.accept_as.unwrap_or(listener))) else { return };
-        for _ in 0..ACCEPTS_PER_TURN {
+        for _ in 0..self.accepts_per_turn.max(1) {
             let client = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
             if client < 0 {
                 let err = io::Error::last_os_error();
@@ -569,9 +573,10 @@ impl Io {
     /// Writes what it can; false if the descriptor is gone.
     fn flush(&mut self, sig: u64) -> bool {
         let Some(d) = self.table.get_mut(&sig) else { return false };
-        if d.tls_stepping {
-            return true; // after the step, with the session back
+        if d.tls_stepping || d.paused {
+            return true; // after the step, with the session back; or on resume
         }
+        let before = d.outbound.len();
         if self.closing.iter().any(|(s, _)| *s == sig) {
             return false; // closing now: what is unsent is dropped, as EM does
         }
@@ -593,6 +598,9 @@ impl Io {
             }
             None => d.outbound.flush(d.fd),
         };
+        if d.outbound.len() < before {
+            d.last_activity = Instant::now(); // get_idle_time counts from the last write too
+        }
         if matches!(flushed, Ok(true)) && d.tls.is_none() && d.state == State::Open {
             if let Some(params) = d.tls_pending.take() {
                 if self.begin_tls(sig, &params).is_err() {
@@ -839,7 +847,9 @@ impl Io {
     /// Closes now (unbind this turn) or after the outbound buffer drains.
     pub fn close(&mut self, sig: u64, after_writing: bool) {
         let Some(d) = self.table.get_mut(&sig) else { return };
-        if after_writing && d.kind == Kind::Stream && d.connecting() {
+        if after_writing && (d.state == State::ClosingAfterWriting || d.close_when_drained) {
+            // Already closing after writing: a second call changes nothing (EM).
+        } else if after_writing && d.kind == Kind::Stream && d.connecting() {
             // Whatever was queued goes out once the connect completes.
             d.close_when_drained = true;
         } else if after_writing && d.kind == Kind::Stream && !d.outbound.is_empty() && d.state == State::Open {
@@ -921,6 +931,14 @@ impl Io {
         self.registry = Registration(None);
     }
 
+    /// Connections whose close is scheduled and not yet done (EM.num_close_scheduled).
+    pub fn close_scheduled(&self) -> usize {
+        let after_writing = self.table.iter().filter(|(sig, d)| {
+            (d.state == State::ClosingAfterWriting || d.close_when_drained) && !self.closing.iter().any(|(s, _)| s == *sig)
+        });
+        self.closing.len() + after_writing.count()
+    }
+
     pub fn set_paused(&mut self, sig: u64, paused: bool) -> bool {
         let Some(d) = self.table.get_mut(&sig) else { return false };
         let changed = d.paused != paused;
@@ -928,6 +946,10 @@ impl Io {
         if changed && !paused {
             // Data may have arrived while paused; the edge is gone, so look again.
             self.carry.push(sig);
+            // What was sent while paused goes out now.
+            if !d.outbound.is_empty() && !self.queued.contains(&sig) {
+                self.queued.push(sig);
+            }
         }
         self.update_interest(sig, false);
         changed
@@ -950,6 +972,7 @@ impl Io {
         }
         let Some(d) = self.table.get_mut(&from) else { return false };
         d.proxy = Some(Proxy { target: to, remaining: length });
+        d.proxied_bytes = 0;
         self.table.get_mut(&to).expect("checked").proxied_from.push(from);
         true
     }

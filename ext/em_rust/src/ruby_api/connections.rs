@@ -107,6 +107,18 @@ impl Machine {
         changed
     }
 
+    fn num_close_scheduled(&self) -> usize {
+        self.io.borrow().close_scheduled()
+    }
+
+    fn simultaneous_accept_count(&self) -> usize {
+        self.io.borrow().accepts_per_turn
+    }
+
+    fn set_simultaneous_accept_count(&self, count: usize) {
+        self.io.borrow_mut().accepts_per_turn = count.max(1);
+    }
+
     fn connection_paused(&self, sig: u64) -> bool {
         self.io.borrow().get(sig).is_some_and(|d| d.paused)
     }
@@ -306,6 +318,9 @@ pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     class.define_method("start_proxy", method!(Machine::start_proxy, 4))?;
     class.define_method("stop_proxy", method!(Machine::stop_proxy, 1))?;
     class.define_method("proxied_bytes", method!(Machine::proxied_bytes, 1))?;
+    class.define_method("num_close_scheduled", method!(Machine::num_close_scheduled, 0))?;
+    class.define_method("simultaneous_accept_count", method!(Machine::simultaneous_accept_count, 0))?;
+    class.define_method("simultaneous_accept_count=", method!(Machine::set_simultaneous_accept_count, 1))?;
     class.define_method("file_descriptor", method!(Machine::file_descriptor, 1))?;
     class.define_method("connection_count", method!(Machine::connection_count, 0))?;
     class.define_method("known?", method!(Machine::known, 1))?;
