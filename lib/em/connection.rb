@@ -26,7 +26,9 @@ module EventMachine
     end
     def unbind; end
     def ssl_handshake_completed; end
-    def ssl_verify_peer(_cert) = true
+    # With verify_peer: true, a truthy answer accepts the peer's certificate; this
+    # default (nil) rejects it, as EventMachine's does, on both sides.
+    def ssl_verify_peer(_cert) = nil
     def proxy_target_unbound; end
     def proxy_completed; end
 

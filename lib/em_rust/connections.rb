@@ -71,6 +71,7 @@ module EventMachine
       return handler if @conns[handler.signature].equal?(handler)
       sig = start_connect(server, port, nil, nil)
       handler.signature = sig
+      handler.instance_variable_set(:@em_rust_connect_host, server.to_s) # the name TLS checks
       @conns[sig] = handler
       handler
     end

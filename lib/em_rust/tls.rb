@@ -48,6 +48,14 @@ module EventMachine
         next if file.nil? || file.empty?
         raise FileNotFoundException, "Could not find #{file} for start_tls" unless File.exist?(file)
       end
+      # A CA option that names nothing would verify against nothing: say so now.
+      %i[ca_file ca_path].each do |option|
+        path = args[option]
+        next if path.nil?
+        if path.to_s.strip.empty? || !File.exist?(path)
+          raise FileNotFoundException, "Could not find #{path.inspect} (#{option}) for start_tls"
+        end
+      end
       if present?(key_file) && present?(key)
         raise BadPrivateKeyParams, "Specifying both private_key and private_key_file not allowed"
       end

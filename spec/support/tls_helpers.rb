@@ -23,6 +23,7 @@ module TlsHelpers
   #   self_signed   CN=localhost (same SANs), self-signed
   #   expired       like server, signed by ca, expired an hour ago
   #   wrong_host    CN=wrong.example, SAN DNS:wrong.example only, signed by ca
+  #   dns_only      CN=localhost, SAN DNS:localhost only (no IP), signed by ca
   #   client        CN=em_rust test client, clientAuth, signed by ca
   #   encrypted     the server key, passphrase-encrypted PEM (traditional and PKCS#8)
   #   dhparam       ffdhe2048 DH parameters (PEM)
@@ -53,6 +54,7 @@ module TlsHelpers
       @expired_cert = make_cert(subject: "/CN=localhost", san: "DNS:localhost,IP:127.0.0.1",
                                 **leaf, not_before: now - 3 * 86_400, not_after: now - 3600)
       @wrong_host_cert = make_cert(subject: "/CN=wrong.example", san: "DNS:wrong.example", **leaf)
+      @dns_only_cert = make_cert(subject: "/CN=localhost", san: "DNS:localhost", **leaf)
       @self_signed_cert = make_cert(subject: "/CN=localhost", san: "DNS:localhost,IP:127.0.0.1", key: @server_key,
                                     issuer: nil, issuer_key: @server_key, not_before: now - 3600, not_after: now + 7 * 86_400,
                                     eku: "serverAuth,clientAuth")
@@ -66,6 +68,7 @@ module TlsHelpers
       write("self_signed.crt", @self_signed_cert.to_pem)
       write("expired.crt", @expired_cert.to_pem)
       write("wrong_host.crt", @wrong_host_cert.to_pem)
+      write("dns_only.crt", @dns_only_cert.to_pem)
       write("client.crt", @client_cert.to_pem)
       write("client.key", @client_key.to_pem)
       write("other.key", @other_key.to_pem)
@@ -89,6 +92,7 @@ module TlsHelpers
     def self_signed_cert_file = path("self_signed.crt")
     def expired_cert_file = path("expired.crt")
     def wrong_host_cert_file = path("wrong_host.crt")
+    def dns_only_cert_file = path("dns_only.crt") # DNS:localhost, no IP SAN
     def client_cert_file = path("client.crt")
     def client_key_file = path("client.key")
     def other_key_file = path("other.key")

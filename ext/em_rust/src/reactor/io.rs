@@ -526,6 +526,7 @@ impl Io {
         if d.kind != Kind::Stream || d.tls.is_some() || d.tls_stepping {
             return Ok(());
         }
+        params.check(d.is_server_side)?;
         if d.connecting() {
             d.tls_pending = Some(params);
             return Ok(());

@@ -4,13 +4,12 @@
 //! handshake on readiness and moves plaintext through `read` / `write`.
 use openssl::dh::Dh;
 use openssl::error::ErrorStack;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
     ErrorCode, HandshakeError, NameType, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream,
     SslVerifyMode, SslVersion,
 };
-use openssl::x509::{X509Name, X509};
+use openssl::x509::X509;
 use std::io::{self, Read, Write};
 use std::cell::Cell;
 use std::os::fd::RawFd;
@@ -107,6 +106,29 @@ pub enum TlsError {
     InvalidPrivateKey(String),
     /// Anything else about the parameters.
     BadParams(String),
+    /// Chain verification asked for with no host name to check (EM::BadParams).
+    NoHostToVerify,
+}
+
+impl TlsParams {
+    /// Checks the options before any handshake: a key that does not load raises now
+    /// (also for a client whose connect is still in flight), and a client with CA
+    /// verification must have a name to check, unless told not to check one.
+    pub fn check(&self, server: bool) -> Result<(), TlsError> {
+        shared_context(self, server)?;
+        self.host_to_verify(server).map(|_| ())
+    }
+
+    /// The name the peer's certificate must carry, if one is checked.
+    fn host_to_verify(&self, server: bool) -> Result<Option<&str>, TlsError> {
+        if server || !self.chain_verification() || self.verify_hostname == Some(false) {
+            return Ok(None);
+        }
+        match self.sni_hostname.as_deref().or(self.connect_host.as_deref()) {
+            Some(host) => Ok(Some(host)),
+            None => Err(TlsError::NoHostToVerify),
+        }
+    }
 }
 
 /// Reads and writes the raw fd; WouldBlock when the socket has nothing / no room.
@@ -190,13 +212,11 @@ impl TlsSession {
             if let Some(name) = params.sni_hostname.as_deref() {
                 ssl.set_hostname(name).map_err(bad)?;
             }
-            if params.chain_verification() && params.verify_hostname.unwrap_or(true) {
-                if let Some(host) = params.sni_hostname.as_deref().or(params.connect_host.as_deref()) {
-                    // An address is checked against the certificate's IP SANs.
-                    match host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
-                        Ok(ip) => ssl.param_mut().set_ip(ip).map_err(bad)?,
-                        Err(_) => ssl.param_mut().set_host(host).map_err(bad)?,
-                    }
+            if let Some(host) = params.host_to_verify(server)? {
+                // An address is checked against the certificate's IP SANs.
+                match host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
+                    Ok(ip) => ssl.param_mut().set_ip(ip).map_err(bad)?,
+                    Err(_) => ssl.param_mut().set_host(host).map_err(bad)?,
                 }
             }
         }
@@ -450,26 +470,15 @@ fn set_verification(ctx: &mut SslContextBuilder, params: &TlsParams) -> Result<(
     Ok(())
 }
 
-/// The built-in server identity: a self-signed certificate made once per process.
+/// The built-in server identity: a constant self-signed certificate and key (as
+/// EM's), parsed once; generating a key here would stall the reactor ~250 ms.
 fn default_identity() -> &'static (X509, PKey<Private>) {
     static IDENTITY: OnceLock<(X509, PKey<Private>)> = OnceLock::new();
     IDENTITY.get_or_init(|| {
-        // RSA, like EM's built-in certificate: DHE suites exist only for RSA keys.
-        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("RSA key")).expect("pkey");
-        let mut name = X509Name::builder().expect("name");
-        name.append_entry_by_nid(Nid::COMMONNAME, "em_rust default").expect("cn");
-        let name = name.build();
-        let mut builder = X509::builder().expect("x509");
-        builder.set_version(2).expect("version");
-        builder.set_subject_name(&name).expect("subject");
-        builder.set_issuer_name(&name).expect("issuer");
-        builder.set_pubkey(&key).expect("pubkey");
-        builder.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("time")).expect("not before");
-        builder.set_not_after(&openssl::asn1::Asn1Time::days_from_now(3650).expect("time")).expect("not after");
-        let serial = openssl::bn::BigNum::from_u32(1).and_then(|n| n.to_asn1_integer()).expect("serial");
-        builder.set_serial_number(&serial).expect("serial");
-        builder.sign(&key, openssl::hash::MessageDigest::sha256()).expect("sign");
-        (builder.build(), key)
+        let pem = include_bytes!("default_identity.pem");
+        let cert = X509::from_pem(pem).expect("built-in certificate");
+        let key = PKey::private_key_from_pem(pem).expect("built-in key");
+        (cert, key)
     })
 }
 

@@ -49,6 +49,13 @@ impl Machine {
         rb_self.io.borrow_mut().start_tls(sig, params).map_err(|e| match e {
             TlsError::InvalidPrivateKey(msg) => connections::em_error(ruby, "InvalidPrivateKey", msg),
             TlsError::BadParams(msg) => errors::runtime_error(ruby, msg),
+            TlsError::NoHostToVerify => connections::em_error(
+                ruby,
+                "BadParams",
+                "certificate verification (ca_file, ca_path or ca_default) needs a host name to check: \
+                 give :sni_hostname, or verify_hostname: false to accept any name"
+                    .to_string(),
+            ),
         })
     }
 
