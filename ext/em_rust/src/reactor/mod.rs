@@ -1,15 +1,22 @@
 //! The event loop core, free of Ruby: it knows signatures, deadlines and file
 //! descriptors, never Ruby objects. Everything here is testable with `cargo test`.
+mod close;
 pub mod descriptor;
-pub mod io;
 pub mod jobs;
 pub mod net;
+pub mod open;
 pub mod outbound;
 pub mod poller;
+mod registration;
 pub mod sig_map;
 pub mod signature;
+mod sockopt;
+mod stream;
+pub mod table;
 pub mod timer_fd;
+mod timeouts;
 pub mod timers;
 pub mod tls;
+mod tls_steps;
 pub mod wakeup;
 pub mod watches;

@@ -1,14 +1,14 @@
 //! EventMachine's connection binding functions (EM's C names, by signature) as
 //! methods of the Machine. Argument conversion and error mapping only; the work is
-//! in `reactor::io`.
+//! in `reactor::table`.
 use super::errors;
 use super::machine::Machine;
 use crate::reactor::descriptor::Kind;
-use crate::reactor::io::ConnectError;
+use crate::reactor::open::ConnectError;
 use magnus::{method, prelude::*, Error, RClass, RModule, RString, Ruby, Value};
 use std::io;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(super) fn em_error(ruby: &Ruby, class: &str, message: String) -> Error {
     let em: RModule = ruby.class_object().const_get("EventMachine").expect("EventMachine is defined");
@@ -140,12 +140,7 @@ impl Machine {
     }
 
     fn set_comm_inactivity_timeout(&self, sig: u64, secs: f64) -> bool {
-        let mut io = self.io.borrow_mut();
-        let Some(d) = io.get_mut(sig) else { return false };
-        d.inactivity_timeout = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
-        d.last_activity = Instant::now();
-        io.timeouts_changed(sig);
-        true
+        self.io.borrow_mut().set_inactivity_timeout(sig, (secs > 0.0).then(|| Duration::from_secs_f64(secs)))
     }
 
     fn pending_connect_timeout(&self, sig: u64) -> f64 {
@@ -153,13 +148,7 @@ impl Machine {
     }
 
     fn set_pending_connect_timeout(&self, sig: u64, secs: f64) -> bool {
-        let mut io = self.io.borrow_mut();
-        let Some(d) = io.get_mut(sig) else { return false };
-        if secs > 0.0 {
-            d.connect_timeout = Duration::from_secs_f64(secs);
-        }
-        io.timeouts_changed(sig);
-        true
+        self.io.borrow_mut().set_connect_timeout(sig, (secs > 0.0).then(|| Duration::from_secs_f64(secs)))
     }
 
     fn idle_time(&self, sig: u64) -> Option<f64> {

@@ -3,7 +3,7 @@
 //! (`EM.event_accepted` / `EM.event_unbound`), which builds and retires Connections.
 use super::machine::Machine;
 use super::raw;
-use crate::reactor::io::Event;
+use crate::reactor::table::Event;
 use crate::reactor::tls::{self, TlsSession};
 use magnus::{prelude::*, value::LazyId, Error, Ruby, Value};
 

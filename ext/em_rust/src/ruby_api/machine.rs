@@ -4,7 +4,7 @@
 //! loop turn: wait (without the GVL only when nothing is ready), fire due timers,
 //! deliver I/O events, run the ticks queued so far.
 use super::{errors, gvl, raw};
-use crate::reactor::io::Io;
+use crate::reactor::table::Table;
 use crate::reactor::poller::Poller;
 use crate::reactor::signature::next_signature;
 use crate::reactor::timers::{deadline_after, Timers};
@@ -30,7 +30,7 @@ pub struct Machine {
     /// Used only by the reactor thread; `None` after `release`.
     poller: RefCell<Option<Poller>>,
     /// The descriptor table. Never borrowed across a call into Ruby or the wait.
-    pub(super) io: RefCell<Io>,
+    pub(super) io: RefCell<Table>,
     timers: RefCell<Timers>,
     /// Timer signature => the callable to run. A Ruby Hash, not a Rust map: this
     /// TypedData has no write barrier, so Ruby re-marks it on every minor GC, while
@@ -67,7 +67,7 @@ impl Machine {
         let registry = poller.registry().map_err(|e| errors::io_error(ruby, e))?;
         Ok(Machine {
             poller: RefCell::new(Some(poller)),
-            io: RefCell::new(Io::new(registry)),
+            io: RefCell::new(Table::new(registry)),
             timers: RefCell::new(Timers::default()),
             timer_callbacks: timer_callbacks.into(),
             wakeup,

@@ -1,0 +1,269 @@
+//! The data path: reads (plain, datagram, TLS), writes and the turn's queued
+//! sends, relaying for proxies, pause.
+use super::descriptor::{Kind, Proxy, State};
+use super::net;
+use super::table::{Event, Table};
+use super::tls::Progress;
+use socket2::{SockAddr, SockRef};
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
+
+impl Table {
+    /// One read; true if there may be more to read now. With `fresh` readiness, a
+    /// stream socket read shorter than the buffer has emptied it: no second read
+    /// just to see EAGAIN.
+    pub(super) fn read(&mut self, sig: u64, fresh: bool) -> bool {
+        let Some(d) = self.entries.get(&sig) else { return false };
+        if d.paused || d.state != State::Open || self.closing.iter().any(|(s, _)| *s == sig) {
+            return false;
+        }
+        if self.budget == 0 {
+            self.carry.push(sig);
+            return false;
+        }
+        self.budget -= 1;
+        let fd = d.fd;
+        let datagram = d.kind == Kind::Datagram;
+        // Only our own sockets: an attached tty returns one line per read however
+        // many are waiting, so a short read does not mean it is empty.
+        let socket = d.owned;
+        if d.tls.is_some() {
+            return self.tls_read(sig);
+        }
+        let (n, peer) = if datagram {
+            let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let n = unsafe {
+                libc::recvfrom(fd, self.buf.as_mut_ptr().cast(), self.buf.len(), 0, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len)
+            };
+            let peer = (n >= 0).then(|| unsafe { SockAddr::new(storage, len) }.as_socket()).flatten();
+            (n, peer)
+        } else {
+            (unsafe { libc::read(fd, self.buf.as_mut_ptr().cast(), self.buf.len()) }, None)
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock => false,
+                io::ErrorKind::Interrupted => true,
+                _ => {
+                    if !datagram {
+                        self.schedule_close(sig, err.raw_os_error().unwrap_or(libc::EIO));
+                    }
+                    false
+                }
+            };
+        }
+        if n == 0 && !datagram {
+            self.schedule_close(sig, 0);
+            return false;
+        }
+        let n = n as usize;
+        let d = self.entries.get_mut(&sig).expect("descriptor checked above");
+        d.last_activity = Instant::now();
+        if peer.is_some() {
+            d.last_peer = peer;
+        }
+        if d.proxy.is_some() {
+            self.relay(sig, n);
+        } else {
+            self.events.push_back(Event::Read { sig, len: n });
+        }
+        datagram || !fresh || !socket || n == self.buf.len()
+    }
+
+    /// One TLS read; true if there may be more plaintext now.
+    pub(super) fn tls_read(&mut self, sig: u64) -> bool {
+        let d = self.entries.get_mut(&sig).expect("caller checked");
+        let tls = d.tls.as_mut().expect("caller checked");
+        match tls.read(&mut self.buf) {
+            Ok(Progress::Done(n)) => {
+                d.last_activity = Instant::now();
+                if d.proxy.is_some() {
+                    self.relay(sig, n);
+                } else {
+                    self.events.push_back(Event::Read { sig, len: n });
+                }
+                true
+            }
+            Ok(Progress::WantRead) => false,
+            Ok(Progress::WantWrite) => {
+                d.tls_want_write = true;
+                self.update_interest(sig, false);
+                false
+            }
+            Ok(Progress::Closed) => {
+                self.schedule_close(sig, 0);
+                false
+            }
+            Err(e) => {
+                self.schedule_close(sig, e.raw_os_error().unwrap_or(0));
+                false
+            }
+        }
+    }
+
+    /// Moves `n` bytes just read on `sig` to its proxy target.
+    pub(super) fn relay(&mut self, sig: u64, n: usize) {
+        let Some(Proxy { target, remaining }) = self.entries.get_mut(&sig).and_then(|d| d.proxy.take()) else { return };
+        let take = if remaining == 0 { n } else { n.min(remaining as usize) };
+        let data = self.buf[..take].to_vec();
+        self.send(target, &data);
+        let d = self.entries.get_mut(&sig).expect("proxy source");
+        d.proxied_bytes += take as u64;
+        if remaining != 0 && take as u64 >= remaining {
+            self.events.push_back(Event::ProxyCompleted { sig });
+            if take < n {
+                // What came past the limit is delivered as ordinary data.
+                self.buf.copy_within(take..n, 0);
+                self.events.push_back(Event::Read { sig, len: n - take });
+            }
+            if let Some(t) = self.entries.get_mut(&target) {
+                t.proxied_from.retain(|s| *s != sig);
+            }
+        } else {
+            d.proxy = Some(Proxy { target, remaining: if remaining == 0 { 0 } else { remaining - take as u64 } });
+        }
+    }
+
+    /// Writes what it can; false if the descriptor is gone.
+    pub(super) fn flush(&mut self, sig: u64) -> bool {
+        let Some(d) = self.entries.get_mut(&sig) else { return false };
+        if d.tls_stepping || d.paused {
+            return true; // after the step, with the session back; or on resume
+        }
+        let before = d.outbound.len();
+        if self.closing.iter().any(|(s, _)| *s == sig) {
+            return false; // closing now: what is unsent is dropped, as EM does
+        }
+        let flushed = match d.tls.as_mut() {
+            Some(tls) if !tls.handshaken() => Ok(d.outbound.is_empty()),
+            Some(tls) => {
+                let mut want_write = false;
+                let result = d.outbound.flush_with(|data| match tls.write(data)? {
+                    Progress::Done(n) => Ok(Some(n)),
+                    Progress::WantWrite => {
+                        want_write = true;
+                        Ok(None)
+                    }
+                    Progress::WantRead => Ok(None),
+                    Progress::Closed => Err(io::Error::from_raw_os_error(libc::EPIPE)),
+                });
+                d.tls_want_write = want_write;
+                result
+            }
+            None => d.outbound.flush(d.fd),
+        };
+        if d.outbound.len() < before {
+            d.last_activity = Instant::now(); // get_idle_time counts from the last write too
+        }
+        if matches!(flushed, Ok(true)) && d.tls.is_none() && d.state == State::Open {
+            if let Some(params) = d.tls_pending.take() {
+                if self.begin_tls(sig, &params).is_err() {
+                    self.schedule_close(sig, libc::EPROTO);
+                    return false;
+                }
+                return true;
+            }
+        }
+        match flushed {
+            Ok(true) => {
+                if d.state == State::ClosingAfterWriting {
+                    self.schedule_close(sig, 0);
+                    return false;
+                }
+                self.update_interest(sig, false);
+                true
+            }
+            Ok(false) => {
+                self.update_interest(sig, false);
+                true
+            }
+            Err(e) => {
+                d.outbound.clear();
+                self.schedule_close(sig, e.raw_os_error().unwrap_or(libc::EIO));
+                false
+            }
+        }
+    }
+
+    /// Queues bytes and writes what the socket takes now. Returns the bytes accepted
+    /// (0 for an unknown or closing descriptor: nothing is written after close).
+    pub fn send(&mut self, sig: u64, data: &[u8]) -> i64 {
+        let Some(d) = self.entries.get_mut(&sig) else { return -1 };
+        if d.kind == Kind::Datagram {
+            // UDP send_data answers the sender of the last datagram.
+            let Some(peer) = d.last_peer else { return 0 };
+            let fd = d.fd;
+            return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) }).send_to(data, &peer.into()).map_or(0, |n| n as i64);
+        }
+        if d.kind != Kind::Stream || d.state == State::ClosingAfterWriting || d.close_when_drained || self.closing.iter().any(|(s, _)| *s == sig) {
+            return 0;
+        }
+        let was_empty = d.outbound.is_empty();
+        d.outbound.push(data);
+        if d.state == State::Open && !d.tls_stepping && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
+            // Written at the end of the turn. Bytes already waiting are either queued
+            // this turn too or waiting for writability: either way nothing to change.
+            if was_empty {
+                self.queued.push(sig);
+            }
+        } else {
+            self.update_interest(sig, false);
+        }
+        data.len() as i64
+    }
+
+    /// Writes what `send_data` queued since the last call (the glue calls this at the
+    /// end of every loop turn): without waiting for writability, and with all of a
+    /// turn's sends to a connection in one system call.
+    pub fn flush_queued(&mut self) {
+        while let Some(sig) = self.queued.pop() {
+            self.flush(sig);
+        }
+    }
+
+    pub fn send_datagram(&mut self, sig: u64, data: &[u8], host: &str, port: u16) -> io::Result<usize> {
+        let Some(d) = self.entries.get(&sig) else { return Ok(0) };
+        let addr = *net::resolve(host, port)?.first().expect("resolve returns one");
+        let n = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).send_to(data, &addr.into())?;
+        Ok(n)
+    }
+
+    pub fn set_paused(&mut self, sig: u64, paused: bool) -> bool {
+        let Some(d) = self.entries.get_mut(&sig) else { return false };
+        let changed = d.paused != paused;
+        d.paused = paused;
+        if changed && !paused {
+            // Data may have arrived while paused; the edge is gone, so look again.
+            self.carry.push(sig);
+            // What was sent while paused goes out now.
+            if !d.outbound.is_empty() && !self.queued.contains(&sig) {
+                self.queued.push(sig);
+            }
+        }
+        self.update_interest(sig, false);
+        changed
+    }
+
+    pub fn start_proxy(&mut self, from: u64, to: u64, length: u64) -> bool {
+        if !self.entries.contains_key(&to) {
+            return false;
+        }
+        let Some(d) = self.entries.get_mut(&from) else { return false };
+        d.proxy = Some(Proxy { target: to, remaining: length });
+        d.proxied_bytes = 0;
+        self.entries.get_mut(&to).expect("checked").proxied_from.push(from);
+        true
+    }
+
+    pub fn stop_proxy(&mut self, from: u64) {
+        let Some(d) = self.entries.get_mut(&from) else { return };
+        if let Some(Proxy { target, .. }) = d.proxy.take() {
+            if let Some(t) = self.entries.get_mut(&target) {
+                t.proxied_from.retain(|s| *s != from);
+            }
+        }
+    }
+}
