@@ -45,6 +45,14 @@ class PrivateServer
 
   def self.now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
+  # Servers started by this process, stopped at exit if an after(:context)
+  # did not run (an interrupted run must not leave a broker behind).
+  @started = []
+  class << self
+    attr_reader :started
+  end
+  at_exit { PrivateServer.started.dup.each(&:stop!) }
+
   def initialize(prefix)
     @prefix = prefix
     @pids = [] # [pid, what], in start order; stopped in reverse
@@ -66,6 +74,7 @@ class PrivateServer
     attempts.times do
       @dir = Dir.mktmpdir(@prefix)
       @owner = Process.pid
+      PrivateServer.started << self
       begin
         return self if boot
       rescue StandardError => e
@@ -85,6 +94,7 @@ class PrivateServer
     FileUtils.rm_rf(@dir) if @dir
     @dir = nil
     @owner = nil
+    PrivateServer.started.delete(self)
   end
 
   private
