@@ -1,6 +1,7 @@
 //! The event loop core, free of Ruby: it knows signatures, deadlines and file
 //! descriptors, never Ruby objects. Everything here is testable with `cargo test`.
 mod close;
+pub mod core;
 pub mod descriptor;
 pub mod jobs;
 pub mod net;

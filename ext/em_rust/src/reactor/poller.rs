@@ -50,6 +50,12 @@ impl Poller {
         self.poll_for(Some(Duration::ZERO))
     }
 
+    /// Drops the events of the last poll (no descriptor to poll this turn); 0.
+    pub fn forget_events(&mut self) -> usize {
+        self.events.clear();
+        0
+    }
+
     /// Blocks until a descriptor is ready, the waker fires, or `deadline` passes
     /// (to the nanosecond, through the timerfd). EINTR returns early with no events.
     pub fn wait_until(&mut self, deadline: Option<Instant>) -> io::Result<usize> {

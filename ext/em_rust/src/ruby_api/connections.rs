@@ -39,29 +39,30 @@ fn seconds(duration: Option<Duration>) -> f64 {
 
 impl Machine {
     fn connect_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().connect(&host, port, None).map_err(|e| connect_error(ruby, &host, e))
+        rb_self.reactor.table.borrow_mut().connect(&host, port, None).map_err(|e| connect_error(ruby, &host, e))
     }
 
     fn bind_connect_server(ruby: &Ruby, rb_self: &Self, bind_host: String, bind_port: u16, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().connect(&host, port, Some((&bind_host, bind_port))).map_err(|e| connect_error(ruby, &host, e))
+        rb_self.reactor.table.borrow_mut().connect(&host, port, Some((&bind_host, bind_port))).map_err(|e| connect_error(ruby, &host, e))
     }
 
     fn connect_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
         let _ = path;
-        rb_self.io.borrow_mut().connect_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no connection"))
+        rb_self.reactor.table.borrow_mut().connect_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no connection"))
     }
 
     fn start_tcp_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().listen(&host, port).map_err(|e| acceptor_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().listen(&host, port).map_err(|e| acceptor_error(ruby, e))
     }
 
     fn start_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().listen_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no unix-domain acceptor"))
+        rb_self.reactor.table.borrow_mut().listen_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no unix-domain acceptor"))
     }
 
     fn open_udp_socket(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
         rb_self
-            .io
+            .reactor
+            .table
             .borrow_mut()
             .open_udp(&host, port)
             .map_err(|_| errors::runtime_error(ruby, "no datagram socket"))
@@ -70,93 +71,93 @@ impl Machine {
     /// `attach_fd(fd, watch_mode)`; `attach_sd(fd)` for a listening socket.
     fn attach_fd(ruby: &Ruby, rb_self: &Self, fd: i32, watch_mode: bool) -> Result<u64, Error> {
         let kind = if watch_mode { Kind::Watch } else { Kind::Stream };
-        rb_self.io.borrow_mut().attach(fd, kind).map_err(|e| errors::io_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().attach(fd, kind).map_err(|e| errors::io_error(ruby, e))
     }
 
     fn attach_sd(ruby: &Ruby, rb_self: &Self, fd: i32) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().attach(fd, Kind::Acceptor).map_err(|e| errors::io_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().attach(fd, Kind::Acceptor).map_err(|e| errors::io_error(ruby, e))
     }
 
     fn detach_fd(&self, sig: u64) -> Option<i32> {
-        self.io.borrow_mut().detach(sig)
+        self.reactor.table.borrow_mut().detach(sig)
     }
 
     /// Bytes queued, or -1 for a connection that is gone (EM's answer).
     fn send_data(&self, sig: u64, data: RString) -> i64 {
         // No Ruby code runs while the bytes are borrowed.
         let bytes = unsafe { super::raw::str_bytes(&data) };
-        self.io.borrow_mut().send(sig, bytes)
+        self.reactor.table.borrow_mut().send(sig, bytes)
     }
 
     fn send_datagram(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString, host: String, port: u16) -> Result<usize, Error> {
         let bytes = unsafe { super::raw::str_bytes(&data) }.to_vec();
-        rb_self.io.borrow_mut().send_datagram(sig, &bytes, &host, port).map_err(|e| errors::io_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().send_datagram(sig, &bytes, &host, port).map_err(|e| errors::io_error(ruby, e))
     }
 
     fn close_connection(&self, sig: u64, after_writing: bool) {
-        self.io.borrow_mut().close(sig, after_writing);
+        self.reactor.table.borrow_mut().close(sig, after_writing);
     }
 
     fn pause_connection(&self, sig: u64) -> bool {
-        self.io.borrow_mut().set_paused(sig, true)
+        self.reactor.table.borrow_mut().set_paused(sig, true)
     }
 
     fn resume_connection(&self, sig: u64) -> bool {
-        let changed = self.io.borrow_mut().set_paused(sig, false);
+        let changed = self.reactor.table.borrow_mut().set_paused(sig, false);
         self.wakeup_nudge();
         changed
     }
 
     fn num_close_scheduled(&self) -> usize {
-        self.io.borrow().close_scheduled()
+        self.reactor.table.borrow().close_scheduled()
     }
 
     fn simultaneous_accept_count(&self) -> usize {
-        self.io.borrow().accepts_per_turn
+        self.reactor.table.borrow().accepts_per_turn
     }
 
     fn set_simultaneous_accept_count(&self, count: usize) {
-        self.io.borrow_mut().accepts_per_turn = count.max(1);
+        self.reactor.table.borrow_mut().accepts_per_turn = count.max(1);
     }
 
     fn connection_paused(&self, sig: u64) -> bool {
-        self.io.borrow().get(sig).is_some_and(|d| d.paused)
+        self.reactor.table.borrow().get(sig).is_some_and(|d| d.paused)
     }
 
     fn outbound_data_size(&self, sig: u64) -> usize {
-        self.io.borrow().get(sig).map_or(0, |d| d.outbound.len())
+        self.reactor.table.borrow().get(sig).map_or(0, |d| d.outbound.len())
     }
 
     fn peername(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
-        rb_self.io.borrow().peername(sig).map(|b| ruby.str_from_slice(&b))
+        rb_self.reactor.table.borrow().peername(sig).map(|b| ruby.str_from_slice(&b))
     }
 
     fn sockname(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
-        rb_self.io.borrow().sockname(sig).map(|b| ruby.str_from_slice(&b))
+        rb_self.reactor.table.borrow().sockname(sig).map(|b| ruby.str_from_slice(&b))
     }
 
     fn comm_inactivity_timeout(&self, sig: u64) -> f64 {
-        seconds(self.io.borrow().get(sig).and_then(|d| d.inactivity_timeout))
+        seconds(self.reactor.table.borrow().get(sig).and_then(|d| d.inactivity_timeout))
     }
 
     fn set_comm_inactivity_timeout(&self, sig: u64, secs: f64) -> bool {
-        self.io.borrow_mut().set_inactivity_timeout(sig, (secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+        self.reactor.table.borrow_mut().set_inactivity_timeout(sig, (secs > 0.0).then(|| Duration::from_secs_f64(secs)))
     }
 
     fn pending_connect_timeout(&self, sig: u64) -> f64 {
-        seconds(self.io.borrow().get(sig).map(|d| d.connect_timeout))
+        seconds(self.reactor.table.borrow().get(sig).map(|d| d.connect_timeout))
     }
 
     fn set_pending_connect_timeout(&self, sig: u64, secs: f64) -> bool {
-        self.io.borrow_mut().set_connect_timeout(sig, (secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+        self.reactor.table.borrow_mut().set_connect_timeout(sig, (secs > 0.0).then(|| Duration::from_secs_f64(secs)))
     }
 
     fn idle_time(&self, sig: u64) -> Option<f64> {
-        self.io.borrow().get(sig).map(|d| d.last_activity.elapsed().as_secs_f64())
+        self.reactor.table.borrow().get(sig).map(|d| d.last_activity.elapsed().as_secs_f64())
     }
 
     fn get_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32) -> Result<RString, Error> {
-        let bytes = rb_self.io.borrow().get_sock_opt(sig, level, opt).map_err(|e| sys_error(ruby, e))?;
+        let bytes = rb_self.reactor.table.borrow().get_sock_opt(sig, level, opt).map_err(|e| sys_error(ruby, e))?;
         Ok(ruby.str_from_slice(&bytes))
     }
 
@@ -167,81 +168,81 @@ impl Machine {
             None if value.is_kind_of(ruby.class_false_class()) => 0i32.to_ne_bytes().to_vec(),
             None => unsafe { super::raw::str_bytes(&RString::try_convert(value)?) }.to_vec(),
         };
-        rb_self.io.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| sys_error(ruby, e))?;
+        rb_self.reactor.table.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| sys_error(ruby, e))?;
         Ok(0)
     }
 
     fn enable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64, idle: u32, interval: u32, count: u32) -> Result<i32, Error> {
-        rb_self.io.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| sys_error(ruby, e))?;
+        rb_self.reactor.table.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| sys_error(ruby, e))?;
         Ok(0)
     }
 
     fn disable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<i32, Error> {
-        rb_self.io.borrow().set_keepalive(sig, false, 0, 0, 0).map_err(|e| sys_error(ruby, e))?;
+        rb_self.reactor.table.borrow().set_keepalive(sig, false, 0, 0, 0).map_err(|e| sys_error(ruby, e))?;
         Ok(0)
     }
 
     fn set_notify_readable(&self, sig: u64, on: bool) {
-        self.io.borrow_mut().set_notify(sig, Some(on), None);
+        self.reactor.table.borrow_mut().set_notify(sig, Some(on), None);
     }
 
     fn set_notify_writable(&self, sig: u64, on: bool) {
-        self.io.borrow_mut().set_notify(sig, None, Some(on));
+        self.reactor.table.borrow_mut().set_notify(sig, None, Some(on));
     }
 
     fn is_notify_readable(&self, sig: u64) -> bool {
-        self.io.borrow().get(sig).is_some_and(|d| d.notify_readable)
+        self.reactor.table.borrow().get(sig).is_some_and(|d| d.notify_readable)
     }
 
     fn is_notify_writable(&self, sig: u64) -> bool {
-        self.io.borrow().get(sig).is_some_and(|d| d.notify_writable)
+        self.reactor.table.borrow().get(sig).is_some_and(|d| d.notify_writable)
     }
 
     fn start_proxy(&self, from: u64, to: u64, _bufsize: u64, length: u64) -> bool {
-        self.io.borrow_mut().start_proxy(from, to, length)
+        self.reactor.table.borrow_mut().start_proxy(from, to, length)
     }
 
     fn stop_proxy(&self, from: u64) {
-        self.io.borrow_mut().stop_proxy(from);
+        self.reactor.table.borrow_mut().stop_proxy(from);
     }
 
     fn proxied_bytes(&self, sig: u64) -> u64 {
-        self.io.borrow().get(sig).map_or(0, |d| d.proxied_bytes)
+        self.reactor.table.borrow().get(sig).map_or(0, |d| d.proxied_bytes)
     }
 
     fn file_descriptor(&self, sig: u64) -> Option<i32> {
-        self.io.borrow().fd(sig)
+        self.reactor.table.borrow().fd(sig)
     }
 
     fn watch_filename(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().watch_file(&path).map_err(|e| sys_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().watch_file(&path).map_err(|e| sys_error(ruby, e))
     }
 
     fn unwatch_filename(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<(), Error> {
-        if rb_self.io.borrow_mut().unwatch_file(sig) {
+        if rb_self.reactor.table.borrow_mut().unwatch_file(sig) {
             return Ok(());
         }
         Err(em_error(ruby, "InvalidSignature", "attempted to remove invalid watch signature".to_string()))
     }
 
     fn watch_pid(ruby: &Ruby, rb_self: &Self, pid: i32) -> Result<u64, Error> {
-        rb_self.io.borrow_mut().watch_pid(pid).map_err(|e| sys_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().watch_pid(pid).map_err(|e| sys_error(ruby, e))
     }
 
     fn unwatch_pid(&self, sig: u64) {
-        self.io.borrow_mut().close(sig, false);
+        self.reactor.table.borrow_mut().close(sig, false);
     }
 
     fn popen(ruby: &Ruby, rb_self: &Self, argv: Vec<String>) -> Result<(u64, u32), Error> {
-        rb_self.io.borrow_mut().popen(&argv).map_err(|e| sys_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().popen(&argv).map_err(|e| sys_error(ruby, e))
     }
 
     fn connection_count(&self) -> usize {
-        self.io.borrow().connection_count()
+        self.reactor.table.borrow().connection_count()
     }
 
     fn known(&self, sig: u64) -> bool {
-        self.io.borrow().get(sig).is_some()
+        self.reactor.table.borrow().get(sig).is_some()
     }
 
     fn wakeup_nudge(&self) {

@@ -1,8 +1,10 @@
-//! Delivers the descriptor table's events to Ruby: data and completion straight to
-//! the Connection object in `@conns`; accept and unbind through the Ruby layer
-//! (`EM.event_accepted` / `EM.event_unbound`), which builds and retires Connections.
+//! Delivers a turn's steps to Ruby: due timers to their callbacks; data and
+//! completion straight to the Connection object in `@conns`; accept and unbind
+//! through the Ruby layer (`EM.event_accepted` / `EM.event_unbound`), which builds
+//! and retires Connections.
 use super::machine::Machine;
 use super::raw;
+use crate::reactor::core::Step;
 use crate::reactor::table::Event;
 use crate::reactor::tls::{self, TlsSession};
 use magnus::{prelude::*, value::LazyId, Error, Ruby, Value};
@@ -18,53 +20,57 @@ static EVENT_UNBOUND: LazyId = LazyId::new("event_unbound");
 static EVENT_TLS_HANDSHAKEN: LazyId = LazyId::new("event_tls_handshaken");
 
 enum Next {
-    Event(Event),
-    Step(u64, Box<TlsSession>),
+    Step(Step),
+    Handshake(u64, Box<TlsSession>),
     Again,
     Done,
 }
 
 impl Machine {
-    /// Hands every pending I/O event of this turn to Ruby, one at a time; the table
-    /// is never borrowed while Ruby runs.
-    pub(super) fn dispatch_io(&self, ruby: &Ruby) -> Result<(), Error> {
+    /// Hands every step of this turn to Ruby, one at a time, in the reactor's order;
+    /// the table is never borrowed while Ruby runs.
+    pub(super) fn dispatch_turn(&self, ruby: &Ruby) -> Result<(), Error> {
         loop {
-            let event = self.next_event(ruby)?;
-            let Some(event) = event else { return Ok(()) };
-            let result = self.deliver(ruby, event);
-            self.handled(ruby, result)?;
+            match self.next_step(ruby)? {
+                Some(Step::Timer(sig)) => self.fire_timer(ruby, sig)?,
+                Some(Step::Io(event)) => {
+                    let result = self.deliver(ruby, event);
+                    self.handled(ruby, result)?;
+                }
+                None => return Ok(()),
+            }
         }
     }
 
-    /// The table's next event for Ruby. TLS handshakes advance here, one step at a
+    /// The turn's next step for Ruby. TLS handshakes advance here, one step at a
     /// time with the session out of the table, and OpenSSL's verify callback asks
     /// Ruby's ssl_verify_peer during the step (EM's order), which may then use the
     /// connection as in EM.
-    fn next_event(&self, ruby: &Ruby) -> Result<Option<Event>, Error> {
+    fn next_step(&self, ruby: &Ruby) -> Result<Option<Step>, Error> {
         loop {
             let mut failure = None;
             // The verifier also covers what steps inside the table (a TLS 1.2
             // renegotiation read with the table borrowed).
             let next = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
-                let event = self.io.borrow_mut().next_event();
-                match event {
-                    Some(Event::TlsStep { sig }) => match self.io.borrow_mut().take_tls_step(sig) {
-                        Some(session) => Next::Step(sig, session),
+                let step = self.reactor.next();
+                match step {
+                    Some(Step::Io(Event::TlsStep { sig })) => match self.reactor.table.borrow_mut().take_tls_step(sig) {
+                        Some(session) => Next::Handshake(sig, session),
                         None => Next::Again,
                     },
-                    Some(event) => Next::Event(event),
+                    Some(step) => Next::Step(step),
                     None => Next::Done,
                 }
             });
-            let event = match next {
-                Next::Event(event) => Some(event),
+            let step = match next {
+                Next::Step(step) => Some(step),
                 Next::Done => None,
                 Next::Again => continue,
-                Next::Step(sig, mut session) => {
+                Next::Handshake(sig, mut session) => {
                     let progress = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
                         session.handshake()
                     });
-                    self.io.borrow_mut().finish_tls_step(sig, session, progress);
+                    self.reactor.table.borrow_mut().finish_tls_step(sig, session, progress);
                     if let Some(e) = failure {
                         self.handled(ruby, Err(e))?;
                     }
@@ -72,27 +78,30 @@ impl Machine {
                 }
             };
             return match failure {
-                Some(e) => self.handled(ruby, Err(e)).map(|()| event),
-                None => Ok(event),
+                Some(e) => self.handled(ruby, Err(e)).map(|()| step),
+                None => Ok(step),
             };
         }
     }
 
-    /// Like `dispatch_io`, but every event is delivered even if one raises (the
-    /// reactor is shutting down: every connection gets its unbind); the first
-    /// error is returned at the end.
+    /// Like `dispatch_turn`, but every event is delivered even if one raises (the
+    /// reactor is shutting down: every connection gets its unbind; no timer is due
+    /// any more); the first error is returned at the end.
     pub(super) fn dispatch_all(&self, ruby: &Ruby) -> Result<(), Error> {
         let mut first_error = None;
         loop {
-            let event = match self.next_event(ruby) {
-                Ok(event) => event,
+            let step = match self.next_step(ruby) {
+                Ok(step) => step,
                 Err(e) => {
                     first_error.get_or_insert(e);
                     continue;
                 }
             };
-            let Some(event) = event else { break };
-            let result = self.deliver(ruby, event);
+            let result = match step {
+                Some(Step::Io(event)) => self.deliver(ruby, event),
+                Some(Step::Timer(_)) => Ok(()),
+                None => break,
+            };
             if let Err(e) = self.handled(ruby, result) {
                 first_error.get_or_insert(e);
             }
@@ -105,7 +114,7 @@ impl Machine {
         match event {
             Event::Read { sig, len } => {
                 let Some(conn) = self.connection(ruby, sig) else { return Ok(()) };
-                let data = ruby.str_from_slice(self.io.borrow().data(len));
+                let data = ruby.str_from_slice(self.reactor.table.borrow().data(len));
                 conn.funcall::<_, _, Value>(*RECEIVE_DATA, (data,)).map(drop)
             }
             Event::Notice { sig, what } => {

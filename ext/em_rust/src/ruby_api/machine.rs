@@ -4,17 +4,14 @@
 //! loop turn: wait (without the GVL only when nothing is ready), fire due timers,
 //! deliver I/O events, run the ticks queued so far.
 use super::{errors, gvl, raw};
-use crate::reactor::table::Table;
-use crate::reactor::poller::Poller;
+use crate::reactor::core::Reactor;
 use crate::reactor::signature::next_signature;
-use crate::reactor::timers::{deadline_after, Timers};
-use crate::reactor::wakeup::Wakeup;
+use crate::reactor::timers::deadline_after;
 use magnus::{
     function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions,
     typed_data::Obj, value::LazyId, value::Opaque, Error, Float, Integer, RArray, RHash, RModule, Ruby, TypedData, Value,
 };
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 static CALL: LazyId = LazyId::new("call");
@@ -27,16 +24,13 @@ static TICKS_IVAR: LazyId = LazyId::new("@next_tick_queue");
 #[derive(TypedData)]
 #[magnus(class = "EventMachine::Machine", free_immediately, mark, size)]
 pub struct Machine {
-    /// Used only by the reactor thread; `None` after `release`.
-    poller: RefCell<Option<Poller>>,
-    /// The descriptor table. Never borrowed across a call into Ruby or the wait.
-    pub(super) io: RefCell<Table>,
-    timers: RefCell<Timers>,
+    /// The poll set, descriptor table, timers and wakeup, and the turn's decisions.
+    /// Its table is never borrowed across a call into Ruby or the wait.
+    pub(super) reactor: Reactor,
     /// Timer signature => the callable to run. A Ruby Hash, not a Rust map: this
     /// TypedData has no write barrier, so Ruby re-marks it on every minor GC, while
     /// a (write-barrier-protected) Hash of 100,000 timers is skipped once old.
     timer_callbacks: Opaque<RHash>,
-    wakeup: Arc<Wakeup>,
     /// Wall-clock time at the start of the current turn (EM.current_time).
     loop_time: Cell<SystemTime>,
     /// While ssl_verify_peer runs: the connection and the cipher negotiated so far
@@ -63,14 +57,9 @@ impl Machine {
     /// Every Ruby object a Machine holds comes from the caller: one created here would
     /// sit unmarked in the heap-allocated struct until the wrapper object exists.
     fn new(ruby: &Ruby, ticks: RArray, timer_callbacks: RHash, conns: RHash, em: RModule) -> Result<Self, Error> {
-        let (poller, wakeup) = Poller::new().map_err(|e| errors::io_error(ruby, e))?;
-        let registry = poller.registry().map_err(|e| errors::io_error(ruby, e))?;
         Ok(Machine {
-            poller: RefCell::new(Some(poller)),
-            io: RefCell::new(Table::new(registry)),
-            timers: RefCell::new(Timers::default()),
+            reactor: Reactor::new().map_err(|e| errors::io_error(ruby, e))?,
             timer_callbacks: timer_callbacks.into(),
-            wakeup,
             loop_time: Cell::new(SystemTime::now()),
             verifying: RefCell::new(None),
             ticks: ticks.into(),
@@ -80,7 +69,7 @@ impl Machine {
     }
 
     fn run_machine(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
-        while !rb_self.wakeup.stop_requested() {
+        while !rb_self.reactor.wakeup.stop_requested() {
             rb_self.turn(ruby)?;
         }
         Ok(())
@@ -89,70 +78,33 @@ impl Machine {
     /// One turn; false once the machine was asked to stop.
     fn run_machine_once(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
         rb_self.turn(ruby)?;
-        Ok(!rb_self.wakeup.stop_requested())
+        Ok(!rb_self.reactor.wakeup.stop_requested())
     }
 
     fn turn(&self, ruby: &Ruby) -> Result<(), Error> {
         let ticks = ruby.get_inner(self.ticks);
-        let busy = !ticks.is_empty() || self.io.borrow().has_pending();
-        self.wait(ruby, busy)?;
+        let reactor = &self.reactor;
+        if let Some(wait) = reactor.prepare(!ticks.is_empty()).map_err(|e| errors::io_error(ruby, e))? {
+            let wakeup = &*reactor.wakeup;
+            reactor
+                .block(wait, |w| gvl::without_gvl(move || w.run(), || wakeup.wake(), gvl::Unblock::SignalSafe))
+                .map_err(|e| errors::io_error(ruby, e))?;
+        }
+        reactor.finish(Instant::now());
+        gvl::check_interrupts()?;
         self.loop_time.set(SystemTime::now());
-        self.io.borrow_mut().check_timeouts(Instant::now());
-        self.fire_timers(ruby)?;
-        self.dispatch_io(ruby)?;
+        self.dispatch_turn(ruby)?;
         self.run_ticks(ruby, ticks)
     }
 
-    /// Polls without blocking; blocks (GVL released, timerfd armed for the next
-    /// deadline) only if there is nothing to do now. Readiness goes to the table.
-    fn wait(&self, ruby: &Ruby, busy: bool) -> Result<(), Error> {
-        // What send_data queued during the last turn goes out now, before any wait:
-        // like EM, a response sent in pieces leaves in one write (no Nagle stalls).
-        self.io.borrow_mut().flush_queued();
-        let now = Instant::now();
-        let next_timer = self.timers.borrow_mut().next_deadline();
-        let deadline = match (next_timer, self.io.borrow_mut().next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let busy = busy || deadline.is_some_and(|d| d <= now) || self.wakeup.stop_requested();
-        let has_io = !self.io.borrow().is_empty();
-        let mut guard = self.poller.borrow_mut();
-        let poller = guard.as_mut().ok_or_else(|| errors::runtime_error(ruby, "eventmachine not initialized: evma_run_machine"))?;
-        let mut ready = 0;
-        if has_io {
-            ready = poller.poll_now().map_err(|e| errors::io_error(ruby, e))?;
-        }
-        if !busy && ready == 0 {
-            let wakeup = &*self.wakeup;
-            wakeup.set_sleeping(true);
-            let waited = gvl::without_gvl(|| poller.wait_until(deadline), || wakeup.wake(), gvl::Unblock::SignalSafe);
-            wakeup.set_sleeping(false);
-            if let Some(result) = waited {
-                result.map_err(|e| errors::io_error(ruby, e))?;
-            }
-        }
-        if has_io {
-            self.io.borrow_mut().take_ready(poller.ready());
-        }
-        drop(guard);
-        gvl::check_interrupts()
-    }
-
-    fn fire_timers(&self, ruby: &Ruby) -> Result<(), Error> {
-        let mut due = Vec::new();
-        self.timers.borrow_mut().take_due(Instant::now(), &mut due);
-        if due.is_empty() {
+    /// Runs a due timer's callback (gone if the timer was cancelled meanwhile).
+    pub(super) fn fire_timer(&self, ruby: &Ruby, sig: u64) -> Result<(), Error> {
+        let callbacks = ruby.get_inner(self.timer_callbacks);
+        let callback = raw::hash_take(callbacks, ruby.integer_from_u64(sig).as_value());
+        if callback.is_nil() {
             return Ok(());
         }
-        let callbacks = ruby.get_inner(self.timer_callbacks);
-        for sig in due {
-            let callback = raw::hash_take(callbacks, ruby.integer_from_u64(sig).as_value());
-            if !callback.is_nil() {
-                self.call(ruby, callback)?;
-            }
-        }
-        Ok(())
+        self.call(ruby, callback)
     }
 
     /// Runs the ticks queued before this point; ticks they queue run next turn.
@@ -216,27 +168,27 @@ impl Machine {
         raw::ary_push(ticks, callback);
         let machine = raw::ivar(em, LazyId::get_inner_with(&MACHINE_IVAR, ruby));
         if !machine.is_nil() {
-            Obj::<Machine>::try_convert(machine)?.wakeup.nudge();
+            Obj::<Machine>::try_convert(machine)?.reactor.wakeup.nudge();
         }
         Ok(ruby.qnil().as_value())
     }
 
     pub(super) fn add_callback_timer(&self, ruby: &Ruby, seconds: f64, code: Value) -> Result<Value, Error> {
         let sig = next_signature();
-        self.timers
+        self.reactor.timers
             .borrow_mut()
             .add(sig, deadline_after(Instant::now(), seconds))
             .map_err(|_| errors::runtime_error(ruby, "ran out of timers; use #set_max_timers to increase limit"))?;
         let key = ruby.integer_from_u64(sig).as_value();
         raw::hash_store(ruby.get_inner(self.timer_callbacks), key, code);
         // A timer added from another thread must re-arm a sleeping reactor.
-        self.wakeup.nudge();
+        self.reactor.wakeup.nudge();
         Ok(key)
     }
 
     fn cancel_timer(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<bool, Error> {
         let _: Option<Value> = ruby.get_inner(rb_self.timer_callbacks).delete(sig)?;
-        Ok(rb_self.timers.borrow_mut().cancel(sig))
+        Ok(rb_self.reactor.timers.borrow_mut().cancel(sig))
     }
 
     fn loop_time(&self) -> f64 {
@@ -244,31 +196,31 @@ impl Machine {
     }
 
     fn timer_count(&self) -> usize {
-        self.timers.borrow().len()
+        self.reactor.timers.borrow().len()
     }
 
     fn set_heartbeat(&self, seconds: f64) {
-        self.io.borrow_mut().heartbeat = std::time::Duration::from_secs_f64(seconds.max(0.001));
+        self.reactor.table.borrow_mut().heartbeat = std::time::Duration::from_secs_f64(seconds.max(0.001));
     }
 
     fn set_max_timers(&self, max: Option<usize>) {
-        self.timers.borrow_mut().set_max(max);
+        self.reactor.timers.borrow_mut().set_max(max);
     }
 
     fn signal_loopbreak(&self) {
-        self.wakeup.nudge();
+        self.reactor.wakeup.nudge();
     }
 
     pub(super) fn signal_loopbreak_native(&self) {
-        self.wakeup.nudge();
+        self.reactor.wakeup.nudge();
     }
 
     fn stop(&self) {
-        self.wakeup.request_stop();
+        self.reactor.wakeup.request_stop();
     }
 
     fn stopping(&self) -> bool {
-        self.wakeup.stop_requested()
+        self.reactor.wakeup.stop_requested()
     }
 
     /// Closes the poll set and forgets every timer. Other threads may still hold the
@@ -277,20 +229,15 @@ impl Machine {
     /// poll set, and forgets every timer. The first exception an unbind raised is
     /// re-raised after everything is released.
     fn release(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
-        rb_self.io.borrow_mut().close_all();
+        rb_self.reactor.close_all();
         let unbinds = rb_self.dispatch_all(ruby);
         let _: Value = ruby.get_inner(rb_self.timer_callbacks).funcall("clear", ())?;
         rb_self.release_native();
         unbinds
     }
 
-    /// Closes every descriptor of this run: the table's, the poll set, the timerfd,
-    /// the waker's eventfd.
     fn release_native(&self) {
-        self.io.borrow_mut().release();
-        self.poller.borrow_mut().take();
-        self.wakeup.close();
-        self.timers.borrow_mut().clear();
+        self.reactor.release();
     }
 }
 

@@ -46,7 +46,7 @@ fn params(opts: RHash) -> Result<TlsParams, Error> {
 impl Machine {
     fn start_tls(ruby: &Ruby, rb_self: &Self, sig: u64, opts: RHash) -> Result<(), Error> {
         let params = params(opts)?;
-        rb_self.io.borrow_mut().start_tls(sig, params).map_err(|e| match e {
+        rb_self.reactor.table.borrow_mut().start_tls(sig, params).map_err(|e| match e {
             TlsError::InvalidPrivateKey(msg) => connections::em_error(ruby, "InvalidPrivateKey", msg),
             TlsError::BadParams(msg) => errors::runtime_error(ruby, msg),
             TlsError::NoHostToVerify => connections::em_error(
@@ -60,20 +60,20 @@ impl Machine {
     }
 
     fn peer_cert(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
-        rb_self.io.borrow().tls(sig).and_then(|t| t.peer_cert_pem()).map(|pem| ruby.str_from_slice(&pem))
+        rb_self.reactor.table.borrow().tls(sig).and_then(|t| t.peer_cert_pem()).map(|pem| ruby.str_from_slice(&pem))
     }
 
     fn cipher_name(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).map(|t| t.cipher_name()).or_else(|| self.verifying(sig, |c| c.name.clone()))
+        self.reactor.table.borrow().tls(sig).map(|t| t.cipher_name()).or_else(|| self.verifying(sig, |c| c.name.clone()))
     }
 
     fn cipher_bits(&self, sig: u64) -> Option<i32> {
-        let bits = self.io.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_bits());
+        let bits = self.reactor.table.borrow().tls(sig).filter(|t| t.handshaken()).and_then(|t| t.cipher_bits());
         bits.or_else(|| self.verifying(sig, |c| c.bits))
     }
 
     fn cipher_protocol(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).map(|t| t.protocol()).or_else(|| self.verifying(sig, |c| c.version.clone()))
+        self.reactor.table.borrow().tls(sig).map(|t| t.protocol()).or_else(|| self.verifying(sig, |c| c.version.clone()))
     }
 
     /// From the cipher of the handshake `sig` is verifying in (its session is
@@ -110,7 +110,7 @@ impl Machine {
     }
 
     fn sni_hostname(&self, sig: u64) -> Option<String> {
-        self.io.borrow().tls(sig).and_then(|t| t.sni_hostname())
+        self.reactor.table.borrow().tls(sig).and_then(|t| t.sni_hostname())
     }
 }
 

@@ -1,0 +1,240 @@
+//! One reactor run, free of Ruby: the poll set, the descriptor table, the timers and
+//! the cross-thread wakeup, and every decision of a turn (what to flush, the
+//! deadline, whether to block, which timers are due, readiness, descriptor
+//! timeouts, the order things come out in). The glue drives a turn:
+//!
+//! ```text
+//! if let Some(wait) = reactor.prepare(ruby_busy)? { reactor.block(wait, <release the GVL around run>)? }
+//! reactor.finish(now);
+//! while let Some(step) = reactor.next() { <call Ruby for it> }
+//! ```
+//!
+//! Other threads (holding the GVL while the reactor thread waits without it) may
+//! use `table`, `timers` and `wakeup`; only the reactor thread uses the poller.
+use super::poller::Poller;
+use super::table::{Event, Table};
+use super::timers::Timers;
+use super::wakeup::Wakeup;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What comes out of a turn, in EventMachine's order: the timers due at its start,
+/// then the I/O events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Timer(u64),
+    Io(Event),
+}
+
+/// A wait `prepare` decided on: until `deadline`, or until woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub deadline: Option<Instant>,
+}
+
+/// The blocking poll, handed to the glue's `block` closure so that it can run it
+/// with the GVL released.
+pub struct BlockingWait<'a> {
+    poller: &'a mut Poller,
+    deadline: Option<Instant>,
+}
+
+impl BlockingWait<'_> {
+    pub fn run(self) -> io::Result<usize> {
+        self.poller.wait_until(self.deadline)
+    }
+}
+
+pub struct Reactor {
+    /// `None` after `release`.
+    poller: RefCell<Option<Poller>>,
+    pub table: RefCell<Table>,
+    pub timers: RefCell<Timers>,
+    pub wakeup: Arc<Wakeup>,
+    /// Timers due this turn, not yet handed out.
+    due: RefCell<VecDeque<u64>>,
+}
+
+fn released() -> io::Error {
+    io::Error::other("the reactor has been released")
+}
+
+impl Reactor {
+    pub fn new() -> io::Result<Reactor> {
+        let (poller, wakeup) = Poller::new()?;
+        let table = Table::new(poller.registry()?);
+        Ok(Reactor {
+            poller: RefCell::new(Some(poller)),
+            table: RefCell::new(table),
+            timers: RefCell::new(Timers::default()),
+            wakeup,
+            due: RefCell::new(VecDeque::new()),
+        })
+    }
+
+    /// The start of a turn: what `send_data` queued goes out now, before any wait
+    /// (a response sent in pieces leaves in one write, as in EM), then a poll that
+    /// does not block. Returns the wait to do when nothing is ready or pending (the
+    /// glue says whether Ruby has work queued: `ruby_busy`), nothing is due and no
+    /// stop was asked for.
+    pub fn prepare(&self, ruby_busy: bool) -> io::Result<Option<Wait>> {
+        let mut table = self.table.borrow_mut();
+        table.flush_queued();
+        let now = Instant::now();
+        let deadline = match (self.timers.borrow_mut().next_deadline(), table.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let busy = ruby_busy || table.has_pending() || deadline.is_some_and(|d| d <= now) || self.wakeup.stop_requested();
+        let has_io = !table.is_empty();
+        drop(table);
+        let mut guard = self.poller.borrow_mut();
+        let poller = guard.as_mut().ok_or_else(released)?;
+        let ready = if has_io { poller.poll_now()? } else { poller.forget_events() };
+        Ok((!busy && ready == 0).then_some(Wait { deadline }))
+    }
+
+    /// Blocks as `prepare` decided. `blocker` runs the wait it is given (the glue
+    /// with the GVL released and an unblock function that calls `wakeup.wake()`);
+    /// None from it means it was interrupted before waiting.
+    pub fn block<B>(&self, wait: Wait, blocker: B) -> io::Result<()>
+    where
+        B: FnOnce(BlockingWait<'_>) -> Option<io::Result<usize>>,
+    {
+        let mut guard = self.poller.borrow_mut();
+        let poller = guard.as_mut().ok_or_else(released)?;
+        self.wakeup.set_sleeping(true);
+        let waited = blocker(BlockingWait { poller, deadline: wait.deadline });
+        self.wakeup.set_sleeping(false);
+        waited.transpose().map(drop)
+    }
+
+    /// After the wait: readiness goes to the table, descriptor timeouts expire, and
+    /// the timers due by `now` are queued for `next`.
+    pub fn finish(&self, now: Instant) {
+        let guard = self.poller.borrow();
+        let mut table = self.table.borrow_mut();
+        if let Some(poller) = guard.as_ref() {
+            table.take_ready(poller.ready());
+        }
+        table.check_timeouts(now);
+        drop(table);
+        let mut due = Vec::new();
+        self.timers.borrow_mut().take_due(now, &mut due);
+        self.due.borrow_mut().extend(due);
+    }
+
+    /// The turn's next step: due timers first, then I/O events; None when the turn
+    /// is done. The table is not borrowed once this returns.
+    pub fn next(&self) -> Option<Step> {
+        if let Some(sig) = self.due.borrow_mut().pop_front() {
+            return Some(Step::Timer(sig));
+        }
+        self.table.borrow_mut().next_event().map(Step::Io)
+    }
+
+    /// Closes every descriptor (each gets its Unbound event) and drops the timers
+    /// still due this turn: the run is ending.
+    pub fn close_all(&self) {
+        self.due.borrow_mut().clear();
+        self.table.borrow_mut().close_all();
+    }
+
+    /// Closes every descriptor of the run: the table's, the poll set, the timerfd,
+    /// the waker's eventfd; forgets the timers.
+    pub fn release(&self) {
+        self.due.borrow_mut().clear();
+        self.table.borrow_mut().release();
+        self.poller.borrow_mut().take();
+        self.wakeup.close();
+        self.timers.borrow_mut().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::descriptor::Kind;
+    use crate::reactor::signature::next_signature;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    /// One whole turn as the glue runs it, blocking directly; returns its steps.
+    fn turn(reactor: &Reactor) -> Vec<Step> {
+        if let Some(wait) = reactor.prepare(false).unwrap() {
+            reactor.block(wait, |w| Some(w.run())).unwrap();
+        }
+        reactor.finish(Instant::now());
+        std::iter::from_fn(|| reactor.next()).collect()
+    }
+
+    fn attached_pair(reactor: &Reactor) -> (u64, UnixStream, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        let sig = reactor.table.borrow_mut().attach(ours.as_raw_fd(), Kind::Stream).unwrap();
+        (sig, ours, peer)
+    }
+
+    #[test]
+    fn a_due_timer_comes_out_before_the_ready_socket_of_the_same_turn() {
+        let reactor = Reactor::new().unwrap();
+        let (sig, _ours, mut peer) = attached_pair(&reactor);
+        peer.write_all(b"hello").unwrap();
+        let timer = next_signature();
+        reactor.timers.borrow_mut().add(timer, Instant::now()).unwrap();
+        let steps = turn(&reactor);
+        assert_eq!(steps, vec![Step::Timer(timer), Step::Io(Event::Read { sig, len: 5 })]);
+        assert_eq!(reactor.table.borrow().data(5), b"hello");
+    }
+
+    #[test]
+    fn a_send_queued_during_a_turn_is_on_the_wire_before_the_next_wait() {
+        let reactor = Reactor::new().unwrap();
+        let (sig, _ours, mut peer) = attached_pair(&reactor);
+        reactor.table.borrow_mut().send(sig, b"queued");
+        // A timer far away: the next turn will block after flushing.
+        reactor.timers.borrow_mut().add(next_signature(), Instant::now() + Duration::from_millis(30)).unwrap();
+        let wait = reactor.prepare(false).unwrap();
+        assert!(wait.is_some(), "nothing ready: the turn blocks");
+        peer.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        let mut got = [0u8; 16];
+        let n = peer.read(&mut got).expect("sent before the wait");
+        assert_eq!(&got[..n], b"queued");
+    }
+
+    #[test]
+    fn a_stop_request_makes_the_turn_non_blocking() {
+        let reactor = Reactor::new().unwrap();
+        let _pair = attached_pair(&reactor);
+        assert!(reactor.prepare(false).unwrap().is_some());
+        reactor.wakeup.request_stop();
+        assert_eq!(reactor.prepare(false).unwrap(), None);
+    }
+
+    #[test]
+    fn an_expired_inactivity_timeout_closes_with_etimedout() {
+        let reactor = Reactor::new().unwrap();
+        let (sig, _ours, _peer) = attached_pair(&reactor);
+        reactor.table.borrow_mut().set_inactivity_timeout(sig, Some(Duration::from_millis(20)));
+        let start = Instant::now();
+        let mut steps = Vec::new();
+        while steps.is_empty() && start.elapsed() < Duration::from_secs(2) {
+            steps = turn(&reactor);
+        }
+        assert_eq!(steps, vec![Step::Io(Event::Unbound { sig, errno: libc::ETIMEDOUT })]);
+        assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn after_release_a_turn_fails_instead_of_polling_a_closed_set() {
+        let reactor = Reactor::new().unwrap();
+        let (sig, _ours, _peer) = attached_pair(&reactor);
+        reactor.release();
+        assert!(reactor.prepare(false).is_err());
+        assert!(reactor.table.borrow().get(sig).is_none());
+    }
+}
