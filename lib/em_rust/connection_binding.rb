@@ -68,6 +68,7 @@ module EventMachine
     def is_notify_writable(sig) = machine!("evma_is_notify_writable").notify_writable?(sig)
 
     def is_watch_only(sig)
+      return true if @watch_sigs.key?(sig)
       conn = @conns[sig]
       conn ? conn.instance_variable_get(:@watch_mode) == true : false
     end

@@ -101,7 +101,7 @@ module EventMachine
       end
       fd = io.respond_to?(:fileno) ? io.fileno : io
       raise ArgumentError, "EM.attach/watch needs an IO or a file descriptor" unless fd.is_a?(Integer)
-      sig = machine!("evma_attach_fd").attach_fd(fd, watch_mode)
+      sig = attach_fd(fd, watch_mode) # a watch is known as one before initialize runs
       conn = klass.allocate
       conn.instance_variable_set(:@signature, sig)
       conn.instance_variable_set(:@io, io)
@@ -146,6 +146,7 @@ module EventMachine
     # The reactor closed `sig`; errno is the reason (0 for none).
     def event_unbound(sig, errno)
       @acceptors.delete(sig)
+      forget_watch(sig)
       reap_child(sig)
       conn = @conns.delete(sig) or return
       if conn.original_method(:unbind).arity.zero?

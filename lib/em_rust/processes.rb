@@ -27,11 +27,7 @@ module EventMachine
     # file_deleted run, and unbind when the watch ends.
     def watch_file(filename, handler = nil, *args)
       klass = klass_from_handler(FileWatch, handler, *args)
-      begin
-        sig = machine!("evma_watch_filename").watch_filename(filename.to_s)
-      rescue SystemCallError => e
-        raise Unsupported, "error registering file #{filename} for watching: #{e.message.sub(/ - .*/, '')}"
-      end
+      sig = watch_filename(filename)
       conn = klass.new(sig, *args)
       conn.instance_variable_set(:@path, filename)
       register(conn) { |c| yield c if block_given? }
@@ -48,11 +44,7 @@ module EventMachine
     def watch_process(pid, handler = nil, *args)
       pid = Integer(pid)
       klass = klass_from_handler(ProcessWatch, handler, *args)
-      begin
-        sig = machine!("evma_watch_pid").watch_pid(pid)
-      rescue SystemCallError => e
-        raise Unsupported, "no such process #{pid}: #{e.message.sub(/ - .*/, '')}"
-      end
+      sig = watch_pid(pid)
       conn = klass.allocate
       conn.instance_variable_set(:@signature, sig)
       conn.instance_variable_set(:@pid, pid)
@@ -68,7 +60,7 @@ module EventMachine
     # Standard input as a connection (receive_data gets what is typed or piped).
     def open_keyboard(handler = nil, *args)
       klass = klass_from_handler(Connection, handler, *args)
-      sig = machine!("evma_open_keyboard").attach_fd($stdin.fileno, false)
+      sig = read_keyboard
       register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
     end
 
