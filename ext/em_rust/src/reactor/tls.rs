@@ -36,25 +36,38 @@ impl CipherInfo {
     }
 }
 
+// rust-openssl wants a `'static + Send` verify callback, but ssl_verify_peer needs
+// the Ruby reactor of this turn: the callback reads the verifier installed for the
+// duration of `with_verifier` from this thread-local.
 thread_local! {
     static VERIFIER: Cell<Option<*mut Verifier<'static>>> = const { Cell::new(None) };
 }
 
+/// Puts the previous verifier back when `with_verifier` ends, even by a panic, so
+/// the thread-local never keeps a pointer past its call.
+struct Restore(Option<*mut Verifier<'static>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        VERIFIER.with(|v| v.set(self.0));
+    }
+}
+
 /// Runs `f` (which may drive handshakes) with `verifier` answering OpenSSL's
-/// verify callbacks. Without one installed, certificates are accepted.
+/// verify callbacks. Without one installed, certificates are rejected.
 pub fn with_verifier<R>(verifier: &mut Verifier<'_>, f: impl FnOnce() -> R) -> R {
-    // The pointer never outlives this call: it is removed before returning.
+    // SAFETY: the erased lifetime is never observed past this call: `Restore`
+    // removes the pointer when this frame ends, by return or by unwinding.
     let ptr: *mut Verifier<'static> = unsafe { std::mem::transmute(verifier as *mut Verifier<'_>) };
-    let previous = VERIFIER.with(|v| v.replace(Some(ptr)));
-    let result = f();
-    VERIFIER.with(|v| v.set(previous));
-    result
+    let _restore = Restore(VERIFIER.with(|v| v.replace(Some(ptr))));
+    f()
 }
 
 fn ask_verifier(sig: u64, pem: &[u8], cipher: Option<&CipherInfo>) -> bool {
     match VERIFIER.with(|v| v.get()) {
+        // SAFETY: installed by `with_verifier`, whose frame is still live.
         Some(verifier) => unsafe { (*verifier)(sig, pem, cipher) },
-        None => true,
+        None => false,
     }
 }
 
@@ -345,7 +358,9 @@ fn context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsEr
     let mut ctx = SslContextBuilder::new(method).map_err(bad)?;
     // RELEASE_BUFFERS as EM: an idle session keeps no 16 KiB read and write buffers.
     ctx.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::RELEASE_BUFFERS);
-    ctx.set_options(SslOptions::NO_COMPRESSION);
+    // No TLS 1.2 renegotiation: its verify callback would run inside a read, with
+    // the descriptor table borrowed, where ssl_verify_peer cannot use its connection.
+    ctx.set_options(SslOptions::NO_COMPRESSION | SslOptions::NO_RENEGOTIATION);
     // No usable protocol (sslv2/sslv3, or none) fails the handshake, as in EM.
     let mut broken = set_protocols(&mut ctx, params.protocols).is_err();
     // TLS 1.0/1.1 and small DH groups need OpenSSL 3's security level 0, as EM allowed.
@@ -495,6 +510,18 @@ fn describe(e: HandshakeError<Fd>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verifier_is_gone_after_with_verifier_even_when_it_panics() {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_verifier(&mut |_, _, _| true, || {
+                assert!(ask_verifier(1, b"", None));
+                panic!("inside the handshake");
+            })
+        }));
+        assert!(outcome.is_err());
+        assert!(!ask_verifier(1, b"", None), "no verifier: rejected, and no dangling pointer");
+    }
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 

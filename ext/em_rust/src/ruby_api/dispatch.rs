@@ -48,25 +48,22 @@ impl Machine {
     /// connection as in EM.
     fn next_step(&self, ruby: &Ruby) -> Result<Option<Step>, Error> {
         loop {
-            let mut failure = None;
-            // The verifier also covers what steps inside the table (a TLS 1.2
-            // renegotiation read with the table borrowed).
-            let next = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
-                let step = self.reactor.next();
-                match step {
-                    Some(Step::Io(Event::TlsStep { sig })) => match self.reactor.table.borrow_mut().take_tls_step(sig) {
-                        Some(session) => Next::Handshake(sig, session),
-                        None => Next::Again,
-                    },
-                    Some(step) => Next::Step(step),
-                    None => Next::Done,
-                }
-            });
+            // Handshake steps run here, outside the table (no renegotiation: see
+            // reactor::tls), so ssl_verify_peer may use the table.
+            let next = match self.reactor.next() {
+                Some(Step::Io(Event::TlsStep { sig })) => match self.reactor.table.borrow_mut().take_tls_step(sig) {
+                    Some(session) => Next::Handshake(sig, session),
+                    None => Next::Again,
+                },
+                Some(step) => Next::Step(step),
+                None => Next::Done,
+            };
             let step = match next {
                 Next::Step(step) => Some(step),
                 Next::Done => None,
                 Next::Again => continue,
                 Next::Handshake(sig, mut session) => {
+                    let mut failure = None;
                     let progress = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
                         session.handshake()
                     });
@@ -77,10 +74,7 @@ impl Machine {
                     continue;
                 }
             };
-            return match failure {
-                Some(e) => self.handled(ruby, Err(e)).map(|()| step),
-                None => Ok(step),
-            };
+            return Ok(step);
         }
     }
 
