@@ -181,6 +181,10 @@ module EventMachine
         @retry_interval = 3
         @max_tries = 5
         @id = nil
+        # Resolv's message: a name must be a String (or a Resolv::DNS::Name).
+        unless hostname.is_a?(String) || hostname.is_a?(Resolv::DNS::Name)
+          raise ArgumentError, "cannot interpret as DNS name: #{hostname.inspect}"
+        end
         if (addresses = Resolver.hosts[hostname])
           succeed(addresses)
         elsif ip_literal?(hostname)
@@ -222,7 +226,7 @@ module EventMachine
       end
 
       def ip_literal?(name)
-        Resolv::IPv4::Regex.match?(name) || Resolv::IPv6::Regex.match?(name)
+        Resolv::IPv4::Regex.match?(name.to_s) || Resolv::IPv6::Regex.match?(name.to_s)
       end
 
       def send_query
