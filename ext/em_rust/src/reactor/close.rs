@@ -8,13 +8,13 @@ impl Table {
     /// Closes now (unbind this turn) or after the outbound buffer drains.
     pub fn close(&mut self, sig: u64, after_writing: bool) {
         let Some(d) = self.entries.get_mut(&sig) else { return };
-        if after_writing && (d.state == State::ClosingAfterWriting || d.close_when_drained) {
+        if after_writing && d.close_after_writing {
             // Already closing after writing: a second call changes nothing (EM).
         } else if after_writing && d.kind == Kind::Stream && d.connecting() {
             // Whatever was queued goes out once the connect completes.
-            d.close_when_drained = true;
+            d.close_after_writing = true;
         } else if after_writing && d.kind == Kind::Stream && !d.outbound.is_empty() && d.state == State::Open {
-            d.state = State::ClosingAfterWriting;
+            d.close_after_writing = true;
             self.update_interest(sig, false);
         } else {
             self.schedule_close(sig, 0);
@@ -22,7 +22,9 @@ impl Table {
     }
 
     pub(super) fn schedule_close(&mut self, sig: u64, errno: i32) {
-        if !self.closing.iter().any(|(s, _)| *s == sig) {
+        let Some(d) = self.entries.get_mut(&sig) else { return };
+        if !d.closing {
+            d.closing = true;
             self.closing.push((sig, errno));
         }
     }
@@ -32,7 +34,7 @@ impl Table {
         if d.interest.is_some() {
             let _ = self.registry.deregister(&d.fd);
         }
-        if let Some(tls) = d.tls.as_mut().filter(|t| t.handshaken()) {
+        if let Some(tls) = d.tls.session_mut().filter(|t| t.handshaken()) {
             tls.shutdown();
         }
         if d.kind == Kind::Stream && d.owned {
@@ -94,9 +96,7 @@ impl Table {
 
     /// Connections whose close is scheduled and not yet done (EM.num_close_scheduled).
     pub fn close_scheduled(&self) -> usize {
-        let after_writing = self.entries.iter().filter(|(sig, d)| {
-            (d.state == State::ClosingAfterWriting || d.close_when_drained) && !self.closing.iter().any(|(s, _)| s == *sig)
-        });
+        let after_writing = self.entries.values().filter(|d| d.close_after_writing && !d.closing);
         self.closing.len() + after_writing.count()
     }
 }

@@ -28,8 +28,6 @@ pub enum State {
     /// A non-blocking connect is in flight; the other addresses to try follow.
     Connecting { next: Vec<SocketAddr>, bind: Option<SocketAddr> },
     Open,
-    /// Reads stop; the descriptor closes once the outbound buffer drains.
-    ClosingAfterWriting,
 }
 
 pub struct Proxy {
@@ -61,20 +59,80 @@ pub struct Descriptor {
     pub last_peer: Option<SocketAddr>,
     /// The server this connection was accepted from.
     pub is_server_side: bool,
-    /// `close_connection_after_writing` before the connect completed.
-    pub close_when_drained: bool,
+    /// `close_connection_after_writing`: reads stop, and the descriptor closes once
+    /// the outbound buffer drains (after the connect, if one is in flight).
+    pub close_after_writing: bool,
+    /// Its close is queued for the end of this turn's readiness (`Table::closing`).
+    pub closing: bool,
     /// A server on a name with several addresses listens on each: the extra
     /// listeners accept on behalf of the first (`accept_as`), which lists them.
     pub accept_as: Option<u64>,
     pub sibling_listeners: Vec<u64>,
-    pub tls: Option<Box<TlsSession>>,
-    /// `start_tls` before the connect completed: begins once it has.
-    pub tls_pending: Option<TlsParams>,
-    /// The TLS session needs the socket writable (handshake or a record to finish).
-    pub tls_want_write: bool,
-    /// The session is out of the table for a handshake step (see `Io::take_tls_step`),
+    pub tls: Tls,
+}
+
+/// A connection's TLS, one state at a time.
+pub enum Tls {
+    Off,
+    /// `start_tls` before the connect completed (or before the cleartext sent ahead
+    /// of it drained): begins then.
+    Pending(TlsParams),
+    /// Handshaking (`session.handshaken()` false) or up; `want_write`: the session
+    /// needs the socket writable (a handshake flight or a record to finish).
+    On { session: Box<TlsSession>, want_write: bool },
+    /// The session is out of the table for a handshake step (`Table::take_tls_step`),
     /// so that ssl_verify_peer can use the connection meanwhile.
-    pub tls_stepping: bool,
+    Stepping,
+}
+
+impl Tls {
+    pub fn session(&self) -> Option<&TlsSession> {
+        match self {
+            Tls::On { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    pub fn session_mut(&mut self) -> Option<&mut TlsSession> {
+        match self {
+            Tls::On { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    pub fn is_stepping(&self) -> bool {
+        matches!(self, Tls::Stepping)
+    }
+
+    /// A handshake is under way (a step may be out).
+    pub fn handshaking(&self) -> bool {
+        match self {
+            Tls::On { session, .. } => !session.handshaken(),
+            Tls::Stepping => true,
+            _ => false,
+        }
+    }
+
+    pub fn want_write(&self) -> bool {
+        matches!(self, Tls::On { want_write: true, .. })
+    }
+
+    pub fn set_want_write(&mut self, wanted: bool) {
+        if let Tls::On { want_write, .. } = self {
+            *want_write = wanted;
+        }
+    }
+
+    /// The parameters of a pending start_tls, leaving Off.
+    pub fn take_pending(&mut self) -> Option<TlsParams> {
+        match std::mem::replace(self, Tls::Off) {
+            Tls::Pending(params) => Some(params),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -101,13 +159,11 @@ impl Descriptor {
             proxied_from: Vec::new(),
             last_peer: None,
             is_server_side: false,
-            close_when_drained: false,
+            close_after_writing: false,
+            closing: false,
             accept_as: None,
             sibling_listeners: Vec::new(),
-            tls: None,
-            tls_pending: None,
-            tls_want_write: false,
-            tls_stepping: false,
+            tls: Tls::Off,
         }
     }
 
@@ -124,9 +180,9 @@ impl Descriptor {
             Kind::Datagram => (!self.paused, !self.outbound.is_empty()),
             Kind::Stream => match self.state {
                 State::Connecting { .. } => (false, true),
-                _ if self.tls_stepping || self.tls.as_ref().is_some_and(|t| !t.handshaken()) => (true, self.tls_want_write),
-                State::Open => (!self.paused, (!self.paused && !self.outbound.is_empty()) || self.tls_want_write),
-                State::ClosingAfterWriting => (self.tls.is_some(), true),
+                _ if self.tls.handshaking() => (true, self.tls.want_write()),
+                State::Open if self.close_after_writing => (self.tls.session().is_some(), true),
+                State::Open => (!self.paused, (!self.paused && !self.outbound.is_empty()) || self.tls.want_write()),
             },
         };
         match (read, write) {

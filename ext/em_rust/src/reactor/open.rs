@@ -28,9 +28,9 @@ impl Table {
         let Some(d) = self.entries.get_mut(&sig) else { return };
         let errno = net::take_socket_error(&SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }));
         if errno == 0 {
-            d.state = if d.close_when_drained { State::ClosingAfterWriting } else { State::Open };
+            d.state = State::Open;
             d.last_activity = Instant::now();
-            let pending_tls = d.tls_pending.take();
+            let pending_tls = d.tls.take_pending();
             self.timeouts_changed(sig);
             self.events.push_back(Event::Completed { sig });
             self.update_interest(sig, false);

@@ -15,7 +15,7 @@ impl Table {
     /// just to see EAGAIN.
     pub(super) fn read(&mut self, sig: u64, fresh: bool) -> bool {
         let Some(d) = self.entries.get(&sig) else { return false };
-        if d.paused || d.state != State::Open || self.closing.iter().any(|(s, _)| *s == sig) {
+        if d.paused || d.state != State::Open || d.close_after_writing || d.closing {
             return false;
         }
         if self.budget == 0 {
@@ -28,7 +28,7 @@ impl Table {
         // Only our own sockets: an attached tty returns one line per read however
         // many are waiting, so a short read does not mean it is empty.
         let socket = d.owned;
-        if d.tls.is_some() {
+        if d.tls.session().is_some() {
             return self.tls_read(sig);
         }
         let (n, peer) = if datagram {
@@ -76,7 +76,7 @@ impl Table {
     /// One TLS read; true if there may be more plaintext now.
     pub(super) fn tls_read(&mut self, sig: u64) -> bool {
         let d = self.entries.get_mut(&sig).expect("caller checked");
-        let tls = d.tls.as_mut().expect("caller checked");
+        let tls = d.tls.session_mut().expect("caller checked");
         match tls.read(&mut self.buf) {
             Ok(Progress::Done(n)) => {
                 d.last_activity = Instant::now();
@@ -89,7 +89,7 @@ impl Table {
             }
             Ok(Progress::WantRead) => false,
             Ok(Progress::WantWrite) => {
-                d.tls_want_write = true;
+                d.tls.set_want_write(true);
                 self.update_interest(sig, false);
                 false
             }
@@ -130,14 +130,14 @@ impl Table {
     /// Writes what it can; false if the descriptor is gone.
     pub(super) fn flush(&mut self, sig: u64) -> bool {
         let Some(d) = self.entries.get_mut(&sig) else { return false };
-        if d.tls_stepping || d.paused {
+        if d.tls.is_stepping() || d.paused {
             return true; // after the step, with the session back; or on resume
         }
         let before = d.outbound.len();
-        if self.closing.iter().any(|(s, _)| *s == sig) {
+        if d.closing {
             return false; // closing now: what is unsent is dropped, as EM does
         }
-        let flushed = match d.tls.as_mut() {
+        let flushed = match d.tls.session_mut() {
             Some(tls) if !tls.handshaken() => Ok(d.outbound.is_empty()),
             Some(tls) => {
                 let mut want_write = false;
@@ -150,7 +150,7 @@ impl Table {
                     Progress::WantRead => Ok(None),
                     Progress::Closed => Err(io::Error::from_raw_os_error(libc::EPIPE)),
                 });
-                d.tls_want_write = want_write;
+                d.tls.set_want_write(want_write);
                 result
             }
             None => d.outbound.flush(d.fd),
@@ -158,8 +158,8 @@ impl Table {
         if d.outbound.len() < before {
             d.last_activity = Instant::now(); // get_idle_time counts from the last write too
         }
-        if matches!(flushed, Ok(true)) && d.tls.is_none() && d.state == State::Open {
-            if let Some(params) = d.tls_pending.take() {
+        if matches!(flushed, Ok(true)) && d.state == State::Open {
+            if let Some(params) = d.tls.take_pending() {
                 if self.begin_tls(sig, &params).is_err() {
                     self.schedule_close(sig, libc::EPROTO);
                     return false;
@@ -169,7 +169,7 @@ impl Table {
         }
         match flushed {
             Ok(true) => {
-                if d.state == State::ClosingAfterWriting {
+                if d.close_after_writing {
                     self.schedule_close(sig, 0);
                     return false;
                 }
@@ -198,12 +198,12 @@ impl Table {
             let fd = d.fd;
             return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) }).send_to(data, &peer.into()).map_or(0, |n| n as i64);
         }
-        if d.kind != Kind::Stream || d.state == State::ClosingAfterWriting || d.close_when_drained || self.closing.iter().any(|(s, _)| *s == sig) {
+        if d.kind != Kind::Stream || d.close_after_writing || d.closing {
             return 0;
         }
         let was_empty = d.outbound.is_empty();
         d.outbound.push(data);
-        if d.state == State::Open && !d.tls_stepping && d.tls.as_ref().is_none_or(|t| t.handshaken()) {
+        if d.state == State::Open && !d.tls.handshaking() {
             // Written at the end of the turn. Bytes already waiting are either queued
             // this turn too or waiting for writability: either way nothing to change.
             if was_empty {

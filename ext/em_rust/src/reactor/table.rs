@@ -192,8 +192,8 @@ impl Table {
                 }
                 false
             }
-            _ if d.tls_stepping => false,
-            _ if d.tls.as_ref().is_some_and(|t| !t.handshaken()) => {
+            _ if d.tls.is_stepping() => false,
+            _ if d.tls.handshaking() => {
                 self.events.push_back(Event::TlsStep { sig: ready.sig });
                 false
             }

@@ -1,6 +1,6 @@
 //! A connection's TLS lifecycle: start_tls (now or once connected), the
 //! handshake steps (taken outside the table by the glue), completion.
-use super::descriptor::Kind;
+use super::descriptor::{Kind, Tls};
 use super::table::{Event, Table};
 use super::tls::{Progress, TlsError, TlsParams, TlsSession};
 use std::io;
@@ -10,7 +10,7 @@ impl Table {
     /// Starts TLS on an open connection and takes the first handshake step.
     pub(super) fn begin_tls(&mut self, sig: u64, params: &TlsParams) -> Result<(), TlsError> {
         let d = self.entries.get_mut(&sig).expect("caller checked");
-        d.tls = Some(Box::new(TlsSession::new(d.fd, params, d.is_server_side, sig)?));
+        d.tls = Tls::On { session: Box::new(TlsSession::new(d.fd, params, d.is_server_side, sig)?), want_write: false };
         self.tls_handshake(sig);
         Ok(())
     }
@@ -28,22 +28,23 @@ impl Table {
     /// takes no other step.
     pub fn take_tls_step(&mut self, sig: u64) -> Option<Box<TlsSession>> {
         let d = self.entries.get_mut(&sig)?;
-        if d.tls_stepping || !d.tls.as_ref().is_some_and(|t| !t.handshaken()) {
+        if !matches!(&d.tls, Tls::On { session, .. } if !session.handshaken()) {
             return None;
         }
-        d.tls_stepping = true;
-        d.tls.take()
+        match std::mem::replace(&mut d.tls, Tls::Stepping) {
+            Tls::On { session, .. } => Some(session),
+            _ => unreachable!("checked above"),
+        }
     }
 
     /// Puts the session back and acts on the step's outcome (the connection may
     /// have closed or detached meanwhile: the session is then dropped).
     pub fn finish_tls_step(&mut self, sig: u64, session: Box<TlsSession>, progress: io::Result<Progress>) {
         let Some(d) = self.entries.get_mut(&sig) else { return };
-        d.tls_stepping = false;
-        d.tls = Some(session);
+        d.tls = Tls::On { session, want_write: false };
         match progress {
             Ok(Progress::Done(_)) => {
-                d.tls_want_write = false;
+                d.tls.set_want_write(false);
                 d.last_activity = Instant::now();
                 self.events.push_back(Event::TlsHandshaken { sig });
                 self.update_interest(sig, false);
@@ -52,11 +53,11 @@ impl Table {
                 self.carry.push(sig);
             }
             Ok(Progress::WantRead) => {
-                d.tls_want_write = false;
+                d.tls.set_want_write(false);
                 self.update_interest(sig, false);
             }
             Ok(Progress::WantWrite) => {
-                d.tls_want_write = true;
+                d.tls.set_want_write(true);
                 self.update_interest(sig, false);
             }
             Ok(Progress::Closed) => self.schedule_close(sig, libc::ECONNRESET),
@@ -67,12 +68,12 @@ impl Table {
     /// `start_tls`: now on an open connection, or once a pending connect completes.
     pub fn start_tls(&mut self, sig: u64, params: TlsParams) -> Result<(), TlsError> {
         let Some(d) = self.entries.get_mut(&sig) else { return Ok(()) };
-        if d.kind != Kind::Stream || d.tls.is_some() || d.tls_stepping {
+        if d.kind != Kind::Stream || matches!(d.tls, Tls::On { .. } | Tls::Stepping) {
             return Ok(());
         }
         params.check(d.is_server_side)?;
         if d.connecting() {
-            d.tls_pending = Some(params);
+            d.tls = Tls::Pending(params);
             return Ok(());
         }
         // Bytes sent before start_tls go out in the clear, ahead of the handshake
@@ -80,7 +81,7 @@ impl Table {
         if !d.outbound.is_empty() {
             let drained = d.outbound.flush(d.fd).map_err(|e| TlsError::BadParams(e.to_string()))?;
             if !drained {
-                d.tls_pending = Some(params);
+                d.tls = Tls::Pending(params);
                 self.update_interest(sig, false);
                 return Ok(());
             }
@@ -89,6 +90,6 @@ impl Table {
     }
 
     pub fn tls(&self, sig: u64) -> Option<&TlsSession> {
-        self.entries.get(&sig).and_then(|d| d.tls.as_deref())
+        self.entries.get(&sig).and_then(|d| d.tls.session())
     }
 }

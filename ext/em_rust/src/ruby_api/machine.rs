@@ -97,11 +97,12 @@ impl Machine {
         self.run_ticks(ruby, ticks)
     }
 
-    /// Runs a due timer's callback (gone if the timer was cancelled meanwhile).
+    /// Runs a due timer's callback (gone, or `false` as old EM code marks it, if the
+    /// timer was cancelled meanwhile).
     pub(super) fn fire_timer(&self, ruby: &Ruby, sig: u64) -> Result<(), Error> {
         let callbacks = ruby.get_inner(self.timer_callbacks);
         let callback = raw::hash_take(callbacks, ruby.integer_from_u64(sig).as_value());
-        if callback.is_nil() {
+        if !callback.to_bool() {
             return Ok(());
         }
         self.call(ruby, callback)
