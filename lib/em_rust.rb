@@ -8,8 +8,8 @@ end
 
 require "socket"
 require_relative "em_rust/version"
+require_relative "em_rust/errors" # before the native library, which checks its classes
 require_relative "em_rust/native"
-require_relative "em_rust/errors"
 require_relative "em_rust/constants"
 
 # The reactor: lifecycle, ticks, timers, the defer pool.

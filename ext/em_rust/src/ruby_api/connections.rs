@@ -4,34 +4,10 @@
 use super::errors;
 use super::machine::Machine;
 use crate::reactor::descriptor::Kind;
-use crate::reactor::open::ConnectError;
-use magnus::{method, prelude::*, Error, RClass, RModule, RString, Ruby, Value};
+use magnus::{method, prelude::*, Error, RClass, RString, Ruby, Value};
 use std::io;
 use std::path::Path;
 use std::time::Duration;
-
-pub(super) fn em_error(ruby: &Ruby, class: &str, message: String) -> Error {
-    let em: RModule = ruby.class_object().const_get("EventMachine").expect("EventMachine is defined");
-    match em.const_get::<_, RClass>(class) {
-        Ok(class) => Error::new(magnus::ExceptionClass::from_value(class.as_value()).expect("an exception class"), message),
-        Err(_) => errors::runtime_error(ruby, message),
-    }
-}
-
-fn connect_error(ruby: &Ruby, host: &str, err: ConnectError) -> Error {
-    match err {
-        ConnectError::Resolve(e) => em_error(ruby, "ConnectionError", format!("unable to resolve address: {}", resolver_text(&e))),
-        ConnectError::BindResolve(e) => em_error(ruby, "ConnectionError", format!("invalid bind address: {}", resolver_text(&e))),
-        ConnectError::Bind(_) => em_error(ruby, "ConnectionError", "couldn't bind to address".to_string()),
-        ConnectError::Other(e) => em_error(ruby, "ConnectionError", format!("unable to connect to {host}: {e}")),
-    }
-}
-
-/// getaddrinfo's own text ("Name or service not known"), without std's prefix.
-fn resolver_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    text.strip_prefix("failed to lookup address information: ").unwrap_or(&text).to_string()
-}
 
 fn seconds(duration: Option<Duration>) -> f64 {
     duration.map_or(0.0, |d| d.as_secs_f64())
@@ -39,11 +15,11 @@ fn seconds(duration: Option<Duration>) -> f64 {
 
 impl Machine {
     fn connect_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().connect(&host, port, None).map_err(|e| connect_error(ruby, &host, e))
+        rb_self.reactor.table.borrow_mut().connect(&host, port, None).map_err(|e| errors::connect(ruby, &host, e))
     }
 
     fn bind_connect_server(ruby: &Ruby, rb_self: &Self, bind_host: String, bind_port: u16, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().connect(&host, port, Some((&bind_host, bind_port))).map_err(|e| connect_error(ruby, &host, e))
+        rb_self.reactor.table.borrow_mut().connect(&host, port, Some((&bind_host, bind_port))).map_err(|e| errors::connect(ruby, &host, e))
     }
 
     fn connect_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
@@ -104,7 +80,7 @@ impl Machine {
 
     fn resume_connection(&self, sig: u64) -> bool {
         let changed = self.reactor.table.borrow_mut().set_paused(sig, false);
-        self.wakeup_nudge();
+        self.reactor.wakeup.nudge();
         changed
     }
 
@@ -157,7 +133,7 @@ impl Machine {
     }
 
     fn get_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32) -> Result<RString, Error> {
-        let bytes = rb_self.reactor.table.borrow().get_sock_opt(sig, level, opt).map_err(|e| sys_error(ruby, e))?;
+        let bytes = rb_self.reactor.table.borrow().get_sock_opt(sig, level, opt).map_err(|e| errors::errno(ruby, e))?;
         Ok(ruby.str_from_slice(&bytes))
     }
 
@@ -168,17 +144,17 @@ impl Machine {
             None if value.is_kind_of(ruby.class_false_class()) => 0i32.to_ne_bytes().to_vec(),
             None => unsafe { super::raw::str_bytes(&RString::try_convert(value)?) }.to_vec(),
         };
-        rb_self.reactor.table.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| sys_error(ruby, e))?;
+        rb_self.reactor.table.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| errors::errno(ruby, e))?;
         Ok(0)
     }
 
     fn enable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64, idle: u32, interval: u32, count: u32) -> Result<i32, Error> {
-        rb_self.reactor.table.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| sys_error(ruby, e))?;
+        rb_self.reactor.table.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| errors::errno(ruby, e))?;
         Ok(0)
     }
 
     fn disable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<i32, Error> {
-        rb_self.reactor.table.borrow().set_keepalive(sig, false, 0, 0, 0).map_err(|e| sys_error(ruby, e))?;
+        rb_self.reactor.table.borrow().set_keepalive(sig, false, 0, 0, 0).map_err(|e| errors::errno(ruby, e))?;
         Ok(0)
     }
 
@@ -215,18 +191,18 @@ impl Machine {
     }
 
     fn watch_filename(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().watch_file(&path).map_err(|e| sys_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().watch_file(&path).map_err(|e| errors::errno(ruby, e))
     }
 
     fn unwatch_filename(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<(), Error> {
         if rb_self.reactor.table.borrow_mut().unwatch_file(sig) {
             return Ok(());
         }
-        Err(em_error(ruby, "InvalidSignature", "attempted to remove invalid watch signature".to_string()))
+        Err(errors::invalid_signature(ruby, "attempted to remove invalid watch signature"))
     }
 
     fn watch_pid(ruby: &Ruby, rb_self: &Self, pid: i32) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().watch_pid(pid).map_err(|e| sys_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().watch_pid(pid).map_err(|e| errors::errno(ruby, e))
     }
 
     fn unwatch_pid(&self, sig: u64) {
@@ -234,7 +210,7 @@ impl Machine {
     }
 
     fn popen(ruby: &Ruby, rb_self: &Self, argv: Vec<String>) -> Result<(u64, u32), Error> {
-        rb_self.reactor.table.borrow_mut().popen(&argv).map_err(|e| sys_error(ruby, e))
+        rb_self.reactor.table.borrow_mut().popen(&argv).map_err(|e| errors::errno(ruby, e))
     }
 
     fn connection_count(&self) -> usize {
@@ -245,9 +221,6 @@ impl Machine {
         self.reactor.table.borrow().get(sig).is_some()
     }
 
-    fn wakeup_nudge(&self) {
-        self.signal_loopbreak_native();
-    }
 }
 
 fn acceptor_error(ruby: &Ruby, _err: io::Error) -> Error {
@@ -255,22 +228,6 @@ fn acceptor_error(ruby: &Ruby, _err: io::Error) -> Error {
 }
 
 /// A system call's failure as Ruby's Errno exception.
-fn sys_error(ruby: &Ruby, err: io::Error) -> Error {
-    let errno = err.raw_os_error().unwrap_or(libc::EIO);
-    let errno_module: RModule = ruby.class_object().const_get("Errno").expect("Errno exists");
-    let class = ruby
-        .class_object()
-        .const_get::<_, RModule>("EventMachine")
-        .ok()
-        .and_then(|em| em.const_get::<_, magnus::RHash>("ERRNOS").ok())
-        .and_then(|map| map.get(errno))
-        .and_then(|c: Value| magnus::ExceptionClass::from_value(c));
-    let _ = errno_module;
-    match class {
-        Some(class) => Error::new(class, err.to_string()),
-        None => errors::io_error(ruby, err),
-    }
-}
 
 pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     let _ = ruby;

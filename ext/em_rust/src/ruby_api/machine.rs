@@ -9,17 +9,14 @@ use crate::reactor::signature::next_signature;
 use crate::reactor::timers::deadline_after;
 use magnus::{
     function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions,
-    typed_data::Obj, value::LazyId, value::Opaque, Error, Float, Integer, RArray, RHash, RModule, Ruby, TypedData, Value,
+    typed_data::Obj, value::LazyId, value::Opaque, Error, RArray, RClass, RHash, RModule, Ruby, TypedData, Value,
 };
 use std::cell::{Cell, RefCell};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 static CALL: LazyId = LazyId::new("call");
 static HANDLE_ERROR: LazyId = LazyId::new("handle_callback_error");
-static RESPOND_TO: LazyId = LazyId::new("respond_to?");
-static TO_F: LazyId = LazyId::new("to_f");
 static MACHINE_IVAR: LazyId = LazyId::new("@machine");
-static TICKS_IVAR: LazyId = LazyId::new("@next_tick_queue");
 
 #[derive(TypedData)]
 #[magnus(class = "EventMachine::Machine", free_immediately, mark, size)]
@@ -139,40 +136,7 @@ impl Machine {
         Err(err)
     }
 
-    /// `EM.add_timer(interval, callable = nil, &block)`: the hottest timer entry
-    /// point, so it is native. Returns the timer's signature, or nil without code.
-    fn em_add_timer(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
-        check_arity(ruby, args, 1, 2)?;
-        let Some(code) = callable_or_block(ruby, args.get(1).copied())? else {
-            return Ok(ruby.qnil().as_value());
-        };
-        if !is_callable(ruby, code)? {
-            return Err(Error::new(ruby.exception_arg_error(), "timer callback must respond to #call"));
-        }
-        let seconds = interval_seconds(ruby, args[0])?;
-        let machine = current_machine(ruby, em, "evma_install_oneshot_timer")?;
-        machine.add_callback_timer(ruby, seconds, code)
-    }
 
-    /// `EM.next_tick(callable = nil, &block)`: queues a callback for the next turn;
-    /// works before `EM.run` and from any thread (wakes a sleeping reactor).
-    fn em_next_tick(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
-        check_arity(ruby, args, 0, 1)?;
-        let explicit = args.first().copied().filter(|pr| !pr.is_nil());
-        let callback = match explicit {
-            Some(pr) if is_callable(ruby, pr)? => pr,
-            _ if ruby.block_given() => ruby.block_proc()?.as_value(),
-            _ => return Err(Error::new(ruby.exception_arg_error(), "no proc or block given")),
-        };
-        let ticks = RArray::from_value(raw::ivar(em, LazyId::get_inner_with(&TICKS_IVAR, ruby)))
-            .ok_or_else(|| errors::runtime_error(ruby, "em_rust: next-tick queue missing"))?;
-        raw::ary_push(ticks, callback);
-        let machine = raw::ivar(em, LazyId::get_inner_with(&MACHINE_IVAR, ruby));
-        if !machine.is_nil() {
-            Obj::<Machine>::try_convert(machine)?.reactor.wakeup.nudge();
-        }
-        Ok(ruby.qnil().as_value())
-    }
 
     pub(super) fn add_callback_timer(&self, ruby: &Ruby, seconds: f64, code: Value) -> Result<Value, Error> {
         let sig = next_signature();
@@ -212,10 +176,6 @@ impl Machine {
         self.reactor.wakeup.nudge();
     }
 
-    pub(super) fn signal_loopbreak_native(&self) {
-        self.reactor.wakeup.nudge();
-    }
-
     fn stop(&self) {
         self.reactor.wakeup.request_stop();
     }
@@ -252,56 +212,11 @@ pub(super) fn current_machine(ruby: &Ruby, em: RModule, function: &str) -> Resul
     Obj::<Machine>::try_convert(machine)
 }
 
-/// Ruby's own message for a wrong argument count.
-fn check_arity(ruby: &Ruby, args: &[Value], min: usize, max: usize) -> Result<(), Error> {
-    if (min..=max).contains(&args.len()) {
-        return Ok(());
-    }
-    let msg = format!("wrong number of arguments (given {}, expected {min}..{max})", args.len());
-    Err(Error::new(ruby.exception_arg_error(), msg))
-}
-
-/// The explicit callable if given (non-nil), else the block as a Proc, else None.
-fn callable_or_block(ruby: &Ruby, explicit: Option<Value>) -> Result<Option<Value>, Error> {
-    match explicit.filter(|code| !code.is_nil()) {
-        Some(code) => Ok(Some(code)),
-        None if ruby.block_given() => Ok(Some(ruby.block_proc()?.as_value())),
-        None => Ok(None),
-    }
-}
-
-/// Procs are callable without asking; anything else must answer `respond_to?(:call)`.
-fn is_callable(ruby: &Ruby, code: Value) -> Result<bool, Error> {
-    if raw::is_proc(code) {
-        return Ok(true);
-    }
-    code.funcall(*RESPOND_TO, (magnus::Symbol::from(LazyId::get_inner_with(&CALL, ruby)),))
-}
-
-/// An interval as EM reads it (`interval.to_f`): NaN raises FloatDomainError, as
-/// `to_i` does in EM; negative means now.
-fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
-    let seconds = if let Some(i) = Integer::from_value(interval) {
-        i.to_i64().map(|n| n as f64).unwrap_or(f64::INFINITY)
-    } else if let Some(f) = Float::from_value(interval) {
-        f.to_f64()
-    } else {
-        interval.funcall::<_, _, f64>(*TO_F, ())?
-    };
-    if !seconds.is_finite() {
-        let shown = if seconds.is_nan() { "NaN" } else if seconds > 0.0 { "Infinity" } else { "-Infinity" };
-        return Err(Error::new(ruby.exception_float_domain_error(), shown));
-    }
-    Ok(seconds.max(0.0))
-}
-
-pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
+pub fn init(ruby: &Ruby, em: RModule) -> Result<RClass, Error> {
     let class = em.define_class("Machine", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("new", function!(Machine::new, 4))?;
     class.define_method("heartbeat=", method!(Machine::set_heartbeat, 1))?;
-    em.define_singleton_method("add_timer", method!(Machine::em_add_timer, -1))?;
-    em.define_singleton_method("next_tick", method!(Machine::em_next_tick, -1))?;
     class.define_method("run_machine", method!(Machine::run_machine, 0))?;
     class.define_method("run_machine_once", method!(Machine::run_machine_once, 0))?;
     class.define_method("cancel_timer", method!(Machine::cancel_timer, 1))?;
@@ -312,7 +227,5 @@ pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
     class.define_method("stop", method!(Machine::stop, 0))?;
     class.define_method("stopping?", method!(Machine::stopping, 0))?;
     class.define_method("release", method!(Machine::release, 0))?;
-    super::connections::init(ruby, class)?;
-    super::tls::init(ruby, class)?;
-    Ok(())
+    Ok(class)
 }

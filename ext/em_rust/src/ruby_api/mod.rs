@@ -3,6 +3,7 @@
 mod connections;
 mod dispatch;
 mod errors;
+mod event_machine;
 mod gvl;
 mod jobs;
 mod machine;
@@ -12,9 +13,14 @@ mod rethinkdb;
 
 use magnus::{Error, Ruby};
 
+/// Initialises every class, in order. lib/em_rust/errors.rb has run already.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let em = ruby.define_module("EventMachine")?;
-    machine::init(ruby, em)?;
+    errors::init(ruby)?;
+    let machine = machine::init(ruby, em)?;
+    connections::init(ruby, machine)?;
+    tls::init(ruby, machine)?;
+    event_machine::init(em)?;
     jobs::init(ruby, em)?;
     rethinkdb::init(ruby)?;
     Ok(())

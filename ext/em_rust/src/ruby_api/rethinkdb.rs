@@ -147,12 +147,7 @@ pub struct Socket {
 }
 
 fn raise(ruby: &Ruby, err: &ProtocolError) -> Error {
-    let class = match err {
-        ProtocolError::Auth(_) => errors::class_at(ruby, &["RethinkDB", "ReqlAuthError"])
-            .or_else(|| errors::class_at(ruby, &["RethinkDB", "ReqlDriverError"])),
-        ProtocolError::Driver(_) => errors::class_at(ruby, &["RethinkDB", "ReqlDriverError"]),
-    };
-    Error::new(class.unwrap_or_else(|| ruby.exception_runtime_error()), err.message().to_string())
+    errors::reql(ruby, err)
 }
 
 fn closed_error() -> ProtocolError {

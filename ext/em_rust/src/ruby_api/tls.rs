@@ -1,8 +1,8 @@
 //! `start_tls` and the TLS getters: option conversion from Ruby and error mapping;
 //! the TLS work is in `reactor::tls`.
 use super::machine::Machine;
-use super::{connections, errors};
-use crate::reactor::tls::{CipherInfo, TlsError, TlsParams};
+use super::errors;
+use crate::reactor::tls::{CipherInfo, TlsParams};
 use magnus::{method, prelude::*, Error, RClass, RHash, RString, Ruby, Value};
 
 fn string_opt(opts: RHash, key: &str) -> Result<Option<String>, Error> {
@@ -46,17 +46,7 @@ fn params(opts: RHash) -> Result<TlsParams, Error> {
 impl Machine {
     fn start_tls(ruby: &Ruby, rb_self: &Self, sig: u64, opts: RHash) -> Result<(), Error> {
         let params = params(opts)?;
-        rb_self.reactor.table.borrow_mut().start_tls(sig, params).map_err(|e| match e {
-            TlsError::InvalidPrivateKey(msg) => connections::em_error(ruby, "InvalidPrivateKey", msg),
-            TlsError::BadParams(msg) => errors::runtime_error(ruby, msg),
-            TlsError::NoHostToVerify => connections::em_error(
-                ruby,
-                "BadParams",
-                "certificate verification (ca_file, ca_path or ca_default) needs a host name to check: \
-                 give :sni_hostname, or verify_hostname: false to accept any name"
-                    .to_string(),
-            ),
-        })
+        rb_self.reactor.table.borrow_mut().start_tls(sig, params).map_err(|e| errors::tls(ruby, e))
     }
 
     fn peer_cert(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
