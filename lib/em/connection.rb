@@ -138,6 +138,61 @@ module EventMachine
       EventMachine::FileStreamer.new(self, filename, args)
     end
 
+    # Starts TLS on this connection (call it from post_init on a server, or from
+    # post_init / connection_completed on a client), with EventMachine's options:
+    # :private_key_file, :private_key, :private_key_pass, :cert_chain_file, :cert,
+    # :verify_peer, :fail_if_no_peer_cert, :sni_hostname, :cipher_list, :ecdh_curve,
+    # :dhparam, :ssl_version. em_rust also takes :ca_file, :ca_path, :ca_default (turn
+    # on OpenSSL chain verification) and :verify_hostname (default true with a CA).
+    def start_tls(args = {})
+      key_file = args[:private_key_file]
+      key = args[:private_key]
+      chain_file = args[:cert_chain_file]
+      cert = args[:cert]
+      [key_file, chain_file].each do |file|
+        next if file.nil? || file.empty?
+        raise FileNotFoundException, "Could not find #{file} for start_tls" unless File.exist?(file)
+      end
+      # A CA option that names nothing would verify against nothing: say so now.
+      %i[ca_file ca_path].each do |option|
+        path = args[option]
+        next if path.nil?
+        if path.to_s.strip.empty? || !File.exist?(path)
+          raise FileNotFoundException, "Could not find #{path.inspect} (#{option}) for start_tls"
+        end
+      end
+      if present?(key_file) && present?(key)
+        raise BadPrivateKeyParams, "Specifying both private_key and private_key_file not allowed"
+      end
+      raise BadCertParams, "Specifying both cert and cert_chain_file not allowed" if present?(chain_file) && present?(cert)
+      if (present?(key_file) || present?(key)) && !present?(chain_file) && !present?(cert)
+        raise BadParams, "You have specified a private key to use, but not the related cert"
+      end
+
+      options = {
+        "private_key_file" => key_file, "private_key" => key, "private_key_pass" => args[:private_key_pass],
+        "cert_chain_file" => chain_file, "cert" => cert, "verify_peer" => args[:verify_peer],
+        "fail_if_no_peer_cert" => args[:fail_if_no_peer_cert], "sni_hostname" => args[:sni_hostname],
+        "cipher_list" => args[:cipher_list], "ecdh_curve" => args[:ecdh_curve], "dhparam" => args[:dhparam],
+        "protocols" => EventMachine.tls_protocols(args[:ssl_version]),
+        "ca_file" => args[:ca_file], "ca_path" => args[:ca_path], "ca_default" => args[:ca_default],
+        "connect_host" => @em_rust_connect_host
+      }
+      options["verify_hostname"] = args[:verify_hostname] if args.key?(:verify_hostname)
+      EventMachine.start_tls_on(@signature, options.transform_values { |v| v.is_a?(Symbol) ? v.to_s : v })
+      nil
+    end
+
+    def get_peer_cert = EventMachine.tls_info(@signature, :peer_cert)
+    def get_cipher_bits = EventMachine.tls_info(@signature, :cipher_bits)
+    def get_cipher_name = EventMachine.tls_info(@signature, :cipher_name)
+    def get_cipher_protocol = EventMachine.tls_info(@signature, :cipher_protocol)
+    def get_sni_hostname = EventMachine.tls_info(@signature, :sni_hostname)
+
     def associate_callback_target(_sig) = nil
+
+    private
+
+    def present?(value) = !(value.nil? || (value.respond_to?(:empty?) && value.empty?))
   end
 end

@@ -102,13 +102,7 @@ module EventMachine
       fd = io.respond_to?(:fileno) ? io.fileno : io
       raise ArgumentError, "EM.attach/watch needs an IO or a file descriptor" unless fd.is_a?(Integer)
       sig = attach_fd(fd, watch_mode) # a watch is known as one before initialize runs
-      conn = klass.allocate
-      conn.instance_variable_set(:@signature, sig)
-      conn.instance_variable_set(:@io, io)
-      conn.instance_variable_set(:@watch_mode, watch_mode)
-      conn.instance_variable_set(:@fd, fd)
-      conn.__send__(:initialize, *args)
-      conn.post_init
+      conn = build_connection(klass, sig, args, { :@io => io, :@watch_mode => watch_mode, :@fd => fd })
       register(conn) { |c| yield c if block_given? }
     end
 
@@ -138,7 +132,7 @@ module EventMachine
     def event_accepted(server_sig, sig)
       klass, args, block = @acceptors[server_sig]
       raise NoHandlerForAcceptedConnection, "no handler for server #{server_sig}" unless klass
-      conn = klass.new(sig, *args)
+      conn = build_connection(klass, sig, args)
       @conns[sig] = conn
       block&.call(conn)
     end
@@ -173,12 +167,17 @@ module EventMachine
       end
     end
 
-    # A Connection whose initialize or post_init raises is closed, then the error
-    # propagates from the call that made it.
-    def build_connection(klass_or_conn, sig, args)
-      return klass_or_conn.new(sig, *args) if klass_or_conn.is_a?(Class)
-      conn = klass_or_conn
+    # The one way a Connection is made for a descriptor (accepted, connected,
+    # attached, watched, popen, keyboard, file and process watches): `klass.new(sig,
+    # *args)` as EM calls it, or, for an object EM.connect already made or a kind
+    # whose instance variables initialize may read (`ivars`), allocate, set them,
+    # initialize(*args), post_init. If initialize or post_init raises, the descriptor
+    # is closed and forgotten, then the error propagates from the call that made it.
+    def build_connection(klass_or_conn, sig, args, ivars = nil)
+      return klass_or_conn.new(sig, *args) if klass_or_conn.is_a?(Class) && ivars.nil?
+      conn = klass_or_conn.is_a?(Class) ? klass_or_conn.allocate : klass_or_conn
       conn.instance_variable_set(:@signature, sig)
+      ivars&.each { |name, value| conn.instance_variable_set(name, value) }
       conn.__send__(:initialize, *args)
       conn.post_init
       conn

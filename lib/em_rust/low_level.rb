@@ -146,7 +146,7 @@ module EventMachine
       when ConnectionAccepted
         klass, args, block = @acceptors[sig]
         raise NoHandlerForAcceptedConnection unless klass
-        conn = klass.new(data, *args)
+        conn = build_connection(klass, data, args)
         @conns[data] = conn
         block&.call(conn)
         conn

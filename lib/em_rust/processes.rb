@@ -16,7 +16,7 @@ module EventMachine
       klass = klass_from_handler(Connection, handler, *args)
       sig, pid = machine!("evma_popen").popen(argv)
       @popen_pids[sig] = pid
-      register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
+      register(build_connection(klass, sig, args)) { |conn| yield conn if block_given? }
     end
 
     def get_subprocess_pid(sig) = @popen_pids[sig]
@@ -28,8 +28,8 @@ module EventMachine
     def watch_file(filename, handler = nil, *args)
       klass = klass_from_handler(FileWatch, handler, *args)
       sig = watch_filename(filename)
-      conn = klass.new(sig, *args)
-      conn.instance_variable_set(:@path, filename)
+      conn = build_connection(klass, sig, args)
+      conn.instance_variable_set(:@path, filename) # as EM: not yet set in initialize/post_init
       register(conn) { |c| yield c if block_given? }
     end
 
@@ -45,12 +45,7 @@ module EventMachine
       pid = Integer(pid)
       klass = klass_from_handler(ProcessWatch, handler, *args)
       sig = watch_pid(pid)
-      conn = klass.allocate
-      conn.instance_variable_set(:@signature, sig)
-      conn.instance_variable_set(:@pid, pid)
-      conn.__send__(:initialize, *args)
-      conn.post_init
-      register(conn) { |c| yield c if block_given? }
+      register(build_connection(klass, sig, args, { :@pid => pid })) { |c| yield c if block_given? }
     end
 
     def unwatch_pid(sig)
@@ -61,7 +56,7 @@ module EventMachine
     def open_keyboard(handler = nil, *args)
       klass = klass_from_handler(Connection, handler, *args)
       sig = read_keyboard
-      register(klass.new(sig, *args)) { |conn| yield conn if block_given? }
+      register(build_connection(klass, sig, args)) { |conn| yield conn if block_given? }
     end
 
     private

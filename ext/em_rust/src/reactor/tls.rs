@@ -354,6 +354,9 @@ fn shared_context(params: &TlsParams, server: bool) -> Result<(SslContext, bool)
 
 /// The context, and whether its key or certificate files failed to load.
 fn context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsError> {
+    // Errors another library (Ruby's openssl) left in this thread's OpenSSL queue
+    // must not end up in our messages.
+    drop(ErrorStack::get());
     let method = if server { SslMethod::tls_server() } else { SslMethod::tls_client() };
     let mut ctx = SslContextBuilder::new(method).map_err(bad)?;
     // RELEASE_BUFFERS as EM: an idle session keeps no 16 KiB read and write buffers.
