@@ -11,10 +11,22 @@
 #   tok.flush                      # => "Host"
 #
 # With a size limit, a token (or the unterminated rest) longer than the limit
-# makes #extract raise RuntimeError "input buffer full" after dropping what was
-# buffered, so a peer cannot make the buffer grow without bound. Without one
-# (EventMachine's default) the buffer is unbounded.
+# makes #extract raise BufferedTokenizer::Overflow (a RuntimeError, "input buffer
+# full", as EventMachine's) after dropping what was too long, so a peer cannot make
+# the buffer grow without bound; the valid tokens completed by the same piece are
+# not lost: they are in the exception's #tokens. Without a limit (EventMachine's
+# default) the buffer is unbounded.
 class BufferedTokenizer
+  # "input buffer full"; #tokens holds the valid tokens of the same #extract.
+  class Overflow < RuntimeError
+    attr_reader :tokens
+
+    def initialize(tokens)
+      @tokens = tokens
+      super("input buffer full")
+    end
+  end
+
   # @param delimiter [String] token separator; defaults to $/ ("\n")
   # @param size_limit [Integer, nil] longest token accepted, in bytes
   def initialize(delimiter = $/, size_limit = nil)
@@ -44,8 +56,9 @@ class BufferedTokenizer
     end
     @pending = @pending.byteslice(start, @pending.bytesize - start) unless start.zero?
 
-    check_limit(tokens) if @size_limit
     tokens.each { |t| t.force_encoding(encoding) }
+    check_limit(tokens) if @size_limit
+    tokens
   end
 
   # Returns whatever is held (an unterminated token) and empties the buffer.
@@ -69,10 +82,10 @@ class BufferedTokenizer
   private
 
   def check_limit(tokens)
-    too_long = @pending.bytesize > @size_limit || tokens.any? { |t| t.bytesize > @size_limit }
-    return unless too_long
+    valid = tokens.reject { |t| t.bytesize > @size_limit }
+    return if valid.size == tokens.size && @pending.bytesize <= @size_limit
 
-    @pending = String.new(encoding: Encoding::BINARY)
-    raise "input buffer full"
+    @pending = String.new(encoding: Encoding::BINARY) if @pending.bytesize > @size_limit
+    raise Overflow, valid
   end
 end

@@ -75,5 +75,17 @@ RSpec.describe BufferedTokenizer do
       tok = described_class.new("\n", 3)
       expect(tok.extract("abc\nxyz")).to eq(["abc"])
     end
+
+    it "loses no valid token completed in the same extract as an oversized one: they come with the error" do
+      tok = described_class.new("\n", 3)
+      expect { tok.extract("ab\ntoolong\ncd\nef") }.to raise_error(BufferedTokenizer::Overflow, "input buffer full") { |e|
+        expect(e.tokens).to eq(%w[ab cd])
+      }
+      expect(tok.flush).to eq("ef") # the unterminated rest was within the limit: kept
+    end
+
+    it "the overflow error is a RuntimeError, as EventMachine's" do
+      expect(BufferedTokenizer::Overflow.new([])).to be_a(RuntimeError)
+    end
   end
 end

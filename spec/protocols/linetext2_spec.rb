@@ -87,6 +87,11 @@ RSpec.describe EventMachine::Protocols::LineText2 do
   end
 
   describe "text mode" do
+    it "set_text_mode with a negative size raises ArgumentError saying what it takes" do
+      only_em_rust_code(described_class, "EM's LineText2 raises TypeError from deep inside receive_data later")
+      expect { lt.set_text_mode(-5) }.to raise_error(ArgumentError, /byte count >= 0/)
+    end
+
     it "delivers a sized block in one call, then the end marker, then goes back to lines" do
       lt.hook = ->(c, ev) { c.set_text_mode(5) if ev == [:line, "len"] }
       lt.receive_data("len\nab")

@@ -66,11 +66,12 @@ module EventMachine
 
       def lat_lines(data)
         held = @lat_held
-        buf = held.empty? ? data : held + data
+        from = held.length # the held part has no "\n"
+        # Appended in place (the held part is our own String): linear in the line.
+        buf = held.empty? ? data : held << data
         @lat_held = String.new(encoding: Encoding::BINARY)
         @lat_scan = buf
         pos = 0
-        from = held.length
         while (at = buf.index("\n", from))
           line = buf[pos...at]
           line.chomp!
@@ -79,7 +80,10 @@ module EventMachine
           return unless @lat_scan.equal?(buf) # set_binary_mode took the rest
         end
         @lat_scan = nil
-        @lat_held = pos.zero? ? buf : buf[pos..-1]
+        @lat_held = if pos.nonzero? then buf[pos..-1]
+                    elsif buf.equal?(data) then data.dup # never append to the caller's String
+                    else buf
+                    end
       rescue StandardError
         @lat_scan = nil
         receive_error("overlength line") if respond_to?(:receive_error)

@@ -57,6 +57,9 @@ module EventMachine
       # arrives. A size of 0 means line mode.
       def set_text_mode(size = nil)
         return set_line_mode if size == 0
+        if size && Integer(size).negative?
+          raise ArgumentError, "set_text_mode: the size must be nil (unsized) or a byte count >= 0 (got #{size})"
+        end
 
         @lt2_mode = :text
         @lt2_textsize = size && Integer(size)
@@ -99,17 +102,20 @@ module EventMachine
       def lt2_take_lines(input)
         held = @lt2_partial
         @lt2_partial = nil
-        buf = held ? held + input : input
+        # Appended in place (the held part is our own String): a long line in many
+        # reads costs its length once, not its length per read.
         # Where the first search may start: a String delimiter already looked
         # for in the held part can only complete where the new data begins.
         first_from = held && @lt2_scanned_with == @lt2_delimiter ? held.length : 0
+        buf = held ? held << input : input
         pos = 0
         loop do
           delim = @lt2_delimiter
           at, after = lt2_find(buf, delim, pos, first_from)
           first_from = 0
           unless at
-            lt2_hold(pos.zero? ? buf : buf[pos..-1], delim)
+            rest = pos.zero? ? buf : buf[pos..-1]
+            lt2_hold(rest.equal?(input) ? rest.dup : rest, delim) # never hold (and later append to) the caller's String
             return ""
           end
 
