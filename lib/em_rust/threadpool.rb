@@ -13,8 +13,8 @@ module EventMachine
   # one tick (not a tick per result).
   @defer_results = Thread::Queue.new
   @defer_drain_scheduled = false
-  # Guards the pool's creation, the job table's ids and the pending count against
-  # threads calling EM.defer at once (the first calls race to create the pool).
+  # Guards the pool's creation against threads calling EM.defer at once (the first
+  # calls race to create it; a second job queue would get jobs and no workers).
   @defer_lock = Thread::Mutex.new
 
   class << self
@@ -29,13 +29,13 @@ module EventMachine
       raise ArgumentError, "no operation given to EM.defer" unless callable?(op)
       raise ArgumentError, "defer callback must respond to #call" unless callback.nil? || callable?(callback)
       raise ArgumentError, "defer errback must respond to #call" unless errback.nil? || callable?(errback)
-      @defer_lock.synchronize do
-        create_threadpool
-        id = (@defer_ids += 1)
-        @defer_jobs[id] = errback ? [op, callback, errback] : [op, callback]
-        @defers_pending += 1
-        @job_queue.push(id)
-      end
+      spawn_threadpool unless @threadpool
+      # No thread switch can happen inside these updates (no method call between
+      # read and write), so they need no lock; creating the pool does.
+      id = (@defer_ids += 1)
+      @defer_jobs[id] = errback ? [op, callback, errback] : [op, callback]
+      @defers_pending += 1
+      @job_queue.push(id)
       nil
     end
 
@@ -52,16 +52,17 @@ module EventMachine
 
     def callable?(code) = code.is_a?(Proc) || code.respond_to?(:call)
 
-    # Under @defer_lock.
+    # Under @defer_lock. @threadpool is set last: a thread that sees it set finds
+    # the job queue set too.
     def create_threadpool
       @job_queue ||= JobQueue.new
-      @threadpool ||= []
-      @threadpool << spawn_worker(@job_queue.waiter) while @threadpool.size < @threadpool_size.to_i
-      @threadpool
+      pool = @threadpool || []
+      pool << spawn_worker(@job_queue.waiter) while pool.size < @threadpool_size.to_i
+      @threadpool = pool
     end
 
     def defer_done
-      @defer_lock.synchronize { @defers_pending -= 1 }
+      @defers_pending -= 1
     end
 
     def spawn_worker(waiter)
