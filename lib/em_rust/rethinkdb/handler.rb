@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 module RethinkDB
   # Receives what an em_run query produces. Subclass it and override the
-  # callbacks you need (see the table in RETHINKDB.md §2.2): on_open, on_close,
+  # callbacks you need (see the table in docs/RETHINKDB.md §2.2): on_open, on_close,
   # on_error, on_val, on_atom, on_array, on_stream_val, on_wait_complete,
   # on_unhandled_change, and the optional changefeed callbacks on_change,
   # on_initial_val, on_uninitial_val, on_change_error and on_state (the latter

@@ -37,7 +37,7 @@ module RethinkDB
       "#<#{self.class.name} token=#{@token}#{' closed' if @closed} #{RPP.pp(@term)}>"
     end
 
-    # One response for this query (RETHINKDB.md §2.3). `continued`: the
+    # One response for this query (docs/RETHINKDB.md §2.3). `continued`: the
     # transport has already asked for the next batch.
     def callback(response, continued = false)
       if @handler.stopped? || !EM.reactor_running?

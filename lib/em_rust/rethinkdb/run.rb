@@ -26,7 +26,7 @@ module RethinkDB
 
     # Runs the query inside EM.run; what it produces goes to the handler (a
     # Handler instance or class, or a block) on the reactor thread. Returns the
-    # QueryHandle. See RETHINKDB.md §2 for every rule.
+    # QueryHandle. See docs/RETHINKDB.md §2 for every rule.
     def em_run(*args, &block)
       raise RuntimeError, "RethinkDB::RQL::em_run can only be called inside `EM.run`" unless EM.reactor_running?
       unbound_if(!bound?, "em_run")
