@@ -39,7 +39,8 @@ module RethinkDB
       # a query waits for it with `opts`, decodes the pseudo-types of its rows in
       # place. Raises ReqlDriverError "Bad response from server for token N: ..."
       # for a response no server should send. A missing or unknown type passes:
-      # it is the official driver's ReqlRuntimeError "Unexpected response" (§3.5; reqlite sends one, §7).
+      # it is the official driver's ReqlRuntimeError "Unexpected response" (§3.5;
+      # reqlite sends one, §7).
       def check!(token, response, opts)
         problem = shape_problem(response)
         if problem.nil? && opts && success?(response)
