@@ -52,7 +52,8 @@ module EventMachine
       EventMachine.detach_fd(@signature)
     end
 
-    # True if the connection was closed by an error (EM keeps it for compatibility).
+    # True once the reactor no longer knows the connection: after any close, not only
+    # one caused by an error (EM keeps error? for compatibility; it tells no more).
     def error?
       EventMachine.report_connection_error_status(@signature) != 0
     end

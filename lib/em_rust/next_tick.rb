@@ -6,7 +6,7 @@ module EventMachine
     # @!method next_tick(callable = nil, &block)
     #   Queues a callable to run on the next turn of the loop; works before EM.run
     #   and from any thread (it wakes a sleeping reactor). Native
-    #   (ruby_api/machine.rs): it is the hottest path of all.
+    #   (ruby_api/event_machine.rs, `fn next_tick`): it is the hottest path of all.
 
     # Runs the callback now on the reactor thread, else on the next turn.
     def schedule(*args, &blk)

@@ -11,7 +11,7 @@ module EventMachine
     # @!method add_timer(interval, callable = nil, &block)
     #   Calls the callable or block once, after `interval` seconds (sub-millisecond
     #   resolution). Returns the timer's Integer signature, or nil without code.
-    #   Native (ruby_api/machine.rs): it is the hottest timer path.
+    #   Native (ruby_api/event_machine.rs, `fn add_timer`): it is the hottest timer path.
 
     def add_periodic_timer(interval, code = nil, &block)
       PeriodicTimer.new(interval, code || block)
@@ -49,8 +49,10 @@ module EventMachine
     end
     alias get_max_timer_count get_max_timers
 
-    # How often inactivity and pending-connect timeouts are checked (seconds;
-    # 2.0 at the start of every run).
+    # EM's heartbeat (seconds; 2.0 at the start of every run). EM checks inactivity
+    # and pending-connect timeouts once per heartbeat; em_rust checks each one at its
+    # own expiry, so here the interval only matters below 50 ms: it then shortens
+    # the retry of a listener that ran out of file descriptors.
     def heartbeat_interval
       machine!("evma_get_heartbeat_interval")
       @heartbeat_interval
