@@ -51,6 +51,23 @@ RSpec.describe "other Ruby threads and the reactor" do
       expect(latency).to be < wake_limit
     end
 
+    it "send_data on a connection", em_rust_only: "EM's send_data is not safe from another thread" do
+      client = nil
+      seen_at = nil
+      setup = lambda do
+        server = Module.new { define_method(:receive_data) { |_| seen_at&.call; EM.stop } }
+        sig = EM.start_server("127.0.0.1", 0, server)
+        client = EM.connect("127.0.0.1", Socket.unpack_sockaddr_in(EM.get_sockname(sig))[0])
+      end
+      latency = median_of(5) do
+        wake_latency(setup: setup) do |seen|
+          seen_at = seen
+          client.send_data("from another thread")
+        end
+      end
+      expect(latency).to be < wake_limit
+    end
+
     it "a defer completion" do
       latencies = Array.new(5) do
         t0 = nil

@@ -62,7 +62,11 @@ impl Machine {
     fn send_data(&self, sig: u64, data: RString) -> i64 {
         // No Ruby code runs while the bytes are borrowed.
         let bytes = unsafe { super::raw::str_bytes(&data) };
-        self.reactor.table.borrow_mut().send(sig, bytes)
+        let accepted = self.reactor.table.borrow_mut().send(sig, bytes);
+        // From another thread, while the reactor waits: wake it to write (a no-op on
+        // the reactor thread, which is awake).
+        self.reactor.wakeup.nudge();
+        accepted
     }
 
     fn send_datagram(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString, host: String, port: u16) -> Result<usize, Error> {
