@@ -188,8 +188,9 @@ impl Table {
         }
     }
 
-    /// Queues bytes and writes what the socket takes now. Returns the bytes accepted
-    /// (0 for an unknown or closing descriptor: nothing is written after close).
+    /// Queues bytes; they are written at the start of the next turn (`flush_queued`).
+    /// Returns the bytes accepted: 0 for a descriptor closing (nothing is written
+    /// after close), -1 for an unknown one.
     pub fn send(&mut self, sig: u64, data: &[u8]) -> i64 {
         let Some(d) = self.entries.get_mut(&sig) else { return -1 };
         if d.kind == Kind::Datagram {
@@ -215,9 +216,9 @@ impl Table {
         data.len() as i64
     }
 
-    /// Writes what `send_data` queued since the last call (the glue calls this at the
-    /// end of every loop turn): without waiting for writability, and with all of a
-    /// turn's sends to a connection in one system call.
+    /// Writes what `send_data` queued since the last call (`Reactor::prepare` calls
+    /// this at the start of every turn): without waiting for writability, and with
+    /// all of a turn's sends to a connection in one system call.
     pub fn flush_queued(&mut self) {
         while let Some(sig) = self.queued.pop() {
             self.flush(sig);

@@ -1,6 +1,6 @@
 //! EventMachine's connection binding functions (EM's C names, by signature) as
 //! methods of the Machine. Argument conversion and error mapping only; the work is
-//! in `reactor::table`.
+//! in the descriptor table (`reactor::table` and its concern files).
 use super::errors;
 use super::machine::Machine;
 use crate::reactor::descriptor::Kind;
@@ -23,7 +23,6 @@ impl Machine {
     }
 
     fn connect_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        let _ = path;
         rb_self.reactor.table.borrow_mut().connect_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no connection"))
     }
 

@@ -122,7 +122,7 @@ impl Machine {
             Event::ProxyCompleted { sig } => self.notify(ruby, sig, &PROXY_COMPLETED),
             Event::Accepted { server, sig } => em.funcall::<_, _, Value>(*EVENT_ACCEPTED, (server, sig)).map(drop),
             Event::TlsHandshaken { sig } => em.funcall::<_, _, Value>(*EVENT_TLS_HANDSHAKEN, (sig,)).map(drop),
-            Event::TlsStep { .. } => Ok(()), // taken in next_event
+            Event::TlsStep { .. } => Ok(()), // taken in next_step
             Event::Unbound { sig, errno } => em.funcall::<_, _, Value>(*EVENT_UNBOUND, (sig, errno)).map(drop),
         }
     }

@@ -1,4 +1,5 @@
-//! Every Ruby exception raised from Rust, in one place. EventMachine's classes are
+//! The mapping of Rust errors to Ruby exceptions (argument checks raise their own
+//! ArgumentError where they are). EventMachine's classes are
 //! declared in lib/em_rust/errors.rb, which loads before the native library: `init`
 //! checks that they exist and caches them, so raising never looks a class up by
 //! name. RethinkDB's classes are defined later (lib/em_rust/rethinkdb), so those are
