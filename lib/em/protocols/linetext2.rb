@@ -22,6 +22,11 @@ module EventMachine
       # Largest sized text block the protocol is meant for (not enforced).
       MaxBinaryLength = 32 * 1024 * 1024
 
+      # A Regexp delimiter is found across reads when its match starts within
+      # this many bytes of the end of the unterminated line held from before
+      # (searching all of a long held line again per read would be quadratic).
+      REGEXP_LOOKBACK = 1024
+
       # Frames +data+, calling the callbacks for every complete unit in it.
       def receive_data(data)
         return if data.nil? || data.empty?
@@ -99,27 +104,34 @@ module EventMachine
 
       # Line mode over +input+ (after any unterminated line held from before).
       # Returns the input left when a callback changed the framing, else "".
+      #
+      # Linear in the bytes received, whatever the reads: the held part is a
+      # binary String of our own that each read is appended to (never copied
+      # whole), all positions are byte offsets (a character offset into UTF-8
+      # data costs a scan from the start), and only the new bytes, plus the
+      # delimiter's length - 1 (a Regexp delimiter: REGEXP_LOOKBACK bytes), are
+      # searched again. Lines are tagged with the encoding of the read that
+      # completed them (binary from a socket).
       def lt2_take_lines(input)
+        enc = input.encoding
         held = @lt2_partial
         @lt2_partial = nil
-        # Appended in place (the held part is our own String): a long line in many
-        # reads costs its length once, not its length per read.
-        # Where the first search may start: a String delimiter already looked
-        # for in the held part can only complete where the new data begins.
-        first_from = held && @lt2_scanned_with == @lt2_delimiter ? held.length : 0
-        buf = held ? held << input : input
+        # Bytes already searched for this very delimiter.
+        scanned = held && @lt2_scanned_with == @lt2_delimiter ? held.bytesize : 0
+        bin = enc == Encoding::BINARY ? input : input.b
+        buf = held ? held << bin : bin
         pos = 0
         loop do
           delim = @lt2_delimiter
-          at, after = lt2_find(buf, delim, pos, first_from)
-          first_from = 0
+          at, after = lt2_find(buf, delim, pos, scanned)
+          scanned = 0
           unless at
-            rest = pos.zero? ? buf : buf[pos..-1]
+            rest = pos.zero? ? buf : buf.byteslice(pos, buf.bytesize - pos)
             lt2_hold(rest.equal?(input) ? rest.dup : rest, delim) # never hold (and later append to) the caller's String
             return ""
           end
 
-          line = buf[pos...at]
+          line = buf.byteslice(pos, at - pos).force_encoding(enc)
           pos = after
           line.chomp! if delim == "\n"
           return "" if lt2_overlength?(line)
@@ -127,21 +139,49 @@ module EventMachine
           receive_line(line)
           # A callback switched to text mode, or threw data back to be framed
           # before the rest of this input.
-          return buf[pos..-1] if @lt2_mode != :lines || @lt2_partial
+          if @lt2_mode != :lines || @lt2_partial
+            return buf.byteslice(pos, buf.bytesize - pos).force_encoding(enc)
+          end
         end
       end
 
-      # [start, end] of the first delimiter in +buf+ at or after +pos+, or nil.
-      def lt2_find(buf, delim, pos, held_len)
+      # [start, end) byte offsets of the first delimiter in the binary +buf+ at
+      # or after +pos+, or nil; the first +scanned+ bytes were searched before.
+      def lt2_find(buf, delim, pos, scanned)
         if delim.is_a?(Regexp)
-          m = delim.match(buf, pos)
-          m = delim.match(buf, m.begin(0) + 1) while m && m[0].empty? && m.begin(0) < buf.length
-          m && !m[0].empty? ? [m.begin(0), m.end(0)] : nil
+          from = scanned - REGEXP_LOOKBACK
+          lt2_match(buf, delim, from < pos ? pos : from)
         else
-          from = held_len - delim.length + 1
+          unless @lt2_delim_for.equal?(delim)
+            @lt2_delim_for = delim
+            @lt2_delim_b = delim.b
+          end
+          delim_b = @lt2_delim_b
+          from = scanned - delim_b.bytesize + 1
           from = pos if from < pos
-          at = buf.index(delim, from)
-          at && [at, at + delim.length]
+          at = buf.index(delim_b, from)
+          at && [at, at + delim_b.bytesize]
+        end
+      end
+
+      # The first non-empty match of +re+ in +buf+ from byte +from+, as byte
+      # offsets. Matched on a view (a shared substring, not a copy) in the
+      # Regexp's encoding when it has one, else bytewise.
+      def lt2_match(buf, re, from)
+        view = buf.byteslice(from, buf.bytesize - from)
+        view.force_encoding(re.encoding) if re.fixed_encoding?
+        loop do
+          m = re.match(view) or return nil
+          start = from + m.pre_match.bytesize
+          return [start, start + m[0].bytesize] unless m[0].empty?
+
+          # An empty match: look again from the next character.
+          post = m.post_match
+          return nil if post.empty?
+
+          step = post[0].bytesize
+          from = start + step
+          view = post.byteslice(step, post.bytesize - step)
         end
       end
 
@@ -175,10 +215,10 @@ module EventMachine
 
         need = size - @lt2_text.bytesize
         if input.bytesize > need
-          @lt2_text << input.byteslice(0, need)
+          @lt2_text << input.byteslice(0, need).b
           rest = input.byteslice(need, input.bytesize - need)
         else
-          @lt2_text << input
+          @lt2_text << (input.encoding == Encoding::BINARY ? input : input.b)
           rest = ""
         end
         if @lt2_text.bytesize >= size
