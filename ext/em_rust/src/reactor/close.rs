@@ -68,10 +68,10 @@ impl Table {
     /// Closes everything (the reactor is shutting down): one Unbound each.
     pub fn close_all(&mut self) {
         if let Some((sig, inotify)) = self.inotify.take() {
-            self.entries.remove(&sig).map(|mut d| {
+            if let Some(mut d) = self.entries.remove(&sig) {
                 let _ = self.registry.deregister(&d.fd);
                 d.owned = false;
-            });
+            }
             let watches: Vec<u64> = inotify_sigs(&inotify);
             drop(inotify);
             for sig in watches {
@@ -100,7 +100,6 @@ impl Table {
         self.closing.len() + after_writing.count()
     }
 }
-
 
 fn inotify_sigs(inotify: &Inotify) -> Vec<u64> {
     inotify.signatures()

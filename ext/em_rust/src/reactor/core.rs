@@ -88,7 +88,8 @@ impl Reactor {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let busy = ruby_busy || table.has_pending() || deadline.is_some_and(|d| d <= now) || self.wakeup.stop_requested();
+        let busy =
+            ruby_busy || table.has_pending() || deadline.is_some_and(|d| d <= now) || self.wakeup.stop_requested();
         let has_io = !table.is_empty();
         drop(table);
         let mut guard = self.poller.borrow_mut();

@@ -26,7 +26,10 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     /// A non-blocking connect is in flight; the other addresses to try follow.
-    Connecting { next: Vec<SocketAddr>, bind: Option<SocketAddr> },
+    Connecting {
+        next: Vec<SocketAddr>,
+        bind: Option<SocketAddr>,
+    },
     Open,
 }
 
@@ -57,7 +60,7 @@ pub struct Descriptor {
     pub proxied_from: Vec<u64>,
     /// The sender of the last datagram (UDP `get_peername`).
     pub last_peer: Option<SocketAddr>,
-    /// The server this connection was accepted from.
+    /// Accepted by a listener (the server end of a connection: TLS takes the server role).
     pub is_server_side: bool,
     /// `close_connection_after_writing`: reads stop, and the descriptor closes once
     /// the outbound buffer drains (after the connect, if one is in flight).
@@ -76,10 +79,13 @@ pub enum Tls {
     Off,
     /// `start_tls` before the connect completed (or before the cleartext sent ahead
     /// of it drained): begins then.
-    Pending(TlsParams),
+    Pending(Box<TlsParams>),
     /// Handshaking (`session.handshaken()` false) or up; `want_write`: the session
     /// needs the socket writable (a handshake flight or a record to finish).
-    On { session: Box<TlsSession>, want_write: bool },
+    On {
+        session: Box<TlsSession>,
+        want_write: bool,
+    },
     /// The session is out of the table for a handshake step (`Table::take_tls_step`),
     /// so that ssl_verify_peer can use the connection meanwhile.
     Stepping,
@@ -126,7 +132,7 @@ impl Tls {
     /// The parameters of a pending start_tls, leaving Off.
     pub fn take_pending(&mut self) -> Option<TlsParams> {
         match std::mem::replace(self, Tls::Off) {
-            Tls::Pending(params) => Some(params),
+            Tls::Pending(params) => Some(*params),
             other => {
                 *self = other;
                 None

@@ -75,9 +75,13 @@ impl Table {
     }
 
     pub(super) fn accept(&mut self, listener: u64) {
-        let Some((fd, server)) = self.entries.get(&listener).map(|d| (d.fd, d.accept_as.unwrap_or(listener))) else { return };
+        let Some((fd, server)) = self.entries.get(&listener).map(|d| (d.fd, d.accept_as.unwrap_or(listener))) else {
+            return;
+        };
         for _ in 0..self.accepts_per_turn.max(1) {
-            let client = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
+            let client = unsafe {
+                libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            };
             if client < 0 {
                 let err = io::Error::last_os_error();
                 match err.raw_os_error() {
@@ -143,7 +147,9 @@ impl Table {
 
     pub fn connect(&mut self, host: &str, port: u16, bind: Option<(&str, u16)>) -> Result<u64, ConnectError> {
         let bind = match bind {
-            Some((h, p)) => Some(*net::resolve(h, p).map_err(ConnectError::BindResolve)?.first().expect("resolve returns one")),
+            Some((h, p)) => {
+                Some(*net::resolve(h, p).map_err(ConnectError::BindResolve)?.first().expect("resolve returns one"))
+            }
             None => None,
         };
         let mut addrs = net::resolve(host, port).map_err(ConnectError::Resolve)?;
@@ -155,7 +161,13 @@ impl Table {
                     let state = State::Connecting { next: addrs, bind };
                     return Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Stream, state, true)));
                 }
-                Err(e) if bind.is_some() && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) | Some(libc::EACCES)) => {
+                Err(e)
+                    if bind.is_some()
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) | Some(libc::EACCES)
+                        ) =>
+                {
                     return Err(ConnectError::Bind(e))
                 }
                 Err(e) => last_err = Some(e),

@@ -95,7 +95,6 @@ impl Poller {
             fresh: !(e.is_read_closed() || e.is_error() || e.is_write_closed()),
         })
     }
-
 }
 
 #[cfg(test)]

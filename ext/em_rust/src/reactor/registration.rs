@@ -19,7 +19,7 @@ impl Registration {
     }
 
     pub(super) fn get(&self) -> io::Result<&Registry> {
-        self.0.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::Other, "the reactor has been released"))
+        self.0.as_ref().ok_or_else(|| io::Error::other("the reactor has been released"))
     }
 
     pub(super) fn register(&self, fd: &RawFd, token: Token, interest: Interest) -> io::Result<()> {

@@ -35,7 +35,14 @@ impl Table {
             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             let n = unsafe {
-                libc::recvfrom(fd, self.buf.as_mut_ptr().cast(), self.buf.len(), 0, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len)
+                libc::recvfrom(
+                    fd,
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    0,
+                    (&mut storage as *mut libc::sockaddr_storage).cast(),
+                    &mut len,
+                )
             };
             let peer = (n >= 0).then(|| unsafe { SockAddr::new(storage, len) }.as_socket()).flatten();
             (n, peer)
@@ -197,7 +204,9 @@ impl Table {
             // UDP send_data answers the sender of the last datagram.
             let Some(peer) = d.last_peer else { return 0 };
             let fd = d.fd;
-            return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) }).send_to(data, &peer.into()).map_or(0, |n| n as i64);
+            return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) })
+                .send_to(data, &peer.into())
+                .map_or(0, |n| n as i64);
         }
         if d.kind != Kind::Stream || d.close_after_writing || d.closing {
             return 0;

@@ -22,24 +22,50 @@ const ACCEPTS_PER_TURN: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// `len` bytes arrived; they are in `Table::data()`.
-    Read { sig: u64, len: usize },
-    Completed { sig: u64 },
-    Accepted { server: u64, sig: u64 },
+    Read {
+        sig: u64,
+        len: usize,
+    },
+    Completed {
+        sig: u64,
+    },
+    Accepted {
+        server: u64,
+        sig: u64,
+    },
     /// Closed; `errno` is the reason (0 for a plain close or EOF).
-    Unbound { sig: u64, errno: i32 },
+    Unbound {
+        sig: u64,
+        errno: i32,
+    },
     /// A watch saw something: delivered as `receive_data(what)` (EM's protocol for
     /// FileWatch and ProcessWatch).
-    Notice { sig: u64, what: &'static str },
-    NotifyReadable { sig: u64 },
-    NotifyWritable { sig: u64 },
+    Notice {
+        sig: u64,
+        what: &'static str,
+    },
+    NotifyReadable {
+        sig: u64,
+    },
+    NotifyWritable {
+        sig: u64,
+    },
     /// The TLS handshake finished (ssl_verify_peer / ssl_handshake_completed follow).
-    TlsHandshaken { sig: u64 },
+    TlsHandshaken {
+        sig: u64,
+    },
     /// The handshake can advance: for the glue, not for Ruby. It takes the step
     /// outside the table (`take_tls_step`, then `finish_tls_step`) because the
     /// step may ask ssl_verify_peer, which may use the table.
-    TlsStep { sig: u64 },
-    ProxyTargetUnbound { sig: u64 },
-    ProxyCompleted { sig: u64 },
+    TlsStep {
+        sig: u64,
+    },
+    ProxyTargetUnbound {
+        sig: u64,
+    },
+    ProxyCompleted {
+        sig: u64,
+    },
 }
 
 pub struct Table {

@@ -10,8 +10,8 @@ use openssl::ssl::{
     SslVerifyMode, SslVersion,
 };
 use openssl::x509::X509;
-use std::io::{self, Read, Write};
 use std::cell::Cell;
+use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
@@ -32,7 +32,11 @@ pub struct CipherInfo {
 
 impl CipherInfo {
     fn of(cipher: &openssl::ssl::SslCipherRef) -> CipherInfo {
-        CipherInfo { name: cipher.name().to_string(), bits: cipher.bits().secret, version: cipher.version().to_string() }
+        CipherInfo {
+            name: cipher.name().to_string(),
+            bits: cipher.bits().secret,
+            version: cipher.version().to_string(),
+        }
     }
 }
 
@@ -369,19 +373,26 @@ fn context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsEr
     // TLS 1.0/1.1 and small DH groups need OpenSSL 3's security level 0, as EM allowed.
     let ciphers = params.cipher_list.as_deref().unwrap_or(DEFAULT_CIPHERS);
     let low_levels = params.protocols & (PROTO_TLSV1 | PROTO_TLSV1_1 | PROTO_SSLV3) != 0;
-    let ciphers = if low_levels && !ciphers.contains("@SECLEVEL") { format!("{ciphers}:@SECLEVEL=0") } else { ciphers.to_string() };
+    let ciphers = if low_levels && !ciphers.contains("@SECLEVEL") {
+        format!("{ciphers}:@SECLEVEL=0")
+    } else {
+        ciphers.to_string()
+    };
     ctx.set_cipher_list(&ciphers).map_err(bad)?;
     unsafe {
         // SSL_CTX_set_dh_auto: DHE without a dhparam file.
         openssl_sys::SSL_CTX_ctrl(ctx.as_ptr(), 118, 1, std::ptr::null_mut());
     }
     if let Some(file) = params.dhparam.as_deref() {
-        let pem = std::fs::read(file).map_err(|_| TlsError::InvalidPrivateKey(format!("dhparam: BIO_new_file({file}) failed")))?;
-        let dh = Dh::params_from_pem(&pem).map_err(|_| TlsError::InvalidPrivateKey(format!("dhparam: PEM_read_bio_DHparams({file}) failed")))?;
+        let pem = std::fs::read(file)
+            .map_err(|_| TlsError::InvalidPrivateKey(format!("dhparam: BIO_new_file({file}) failed")))?;
+        let dh = Dh::params_from_pem(&pem)
+            .map_err(|_| TlsError::InvalidPrivateKey(format!("dhparam: PEM_read_bio_DHparams({file}) failed")))?;
         ctx.set_tmp_dh(&dh).map_err(bad)?;
     }
     if let Some(curve) = params.ecdh_curve.as_deref() {
-        ctx.set_groups_list(curve).map_err(|_| TlsError::InvalidPrivateKey(format!("ecdh_curve: Unknown curve name: {curve}")))?;
+        ctx.set_groups_list(curve)
+            .map_err(|_| TlsError::InvalidPrivateKey(format!("ecdh_curve: Unknown curve name: {curve}")))?;
     }
     broken |= load_identity(&mut ctx, params, server)?;
     set_verification(&mut ctx, params)?;
@@ -403,7 +414,12 @@ fn set_protocols(ctx: &mut SslContextBuilder, mask: u32) -> Result<(), TlsError>
     ctx.set_max_proto_version(Some(*max)).map_err(bad)?;
     // Gaps inside the range are switched off one by one.
     let mut options = SslOptions::empty();
-    for (bit, option) in [(PROTO_TLSV1, SslOptions::NO_TLSV1), (PROTO_TLSV1_1, SslOptions::NO_TLSV1_1), (PROTO_TLSV1_2, SslOptions::NO_TLSV1_2), (PROTO_TLSV1_3, SslOptions::NO_TLSV1_3)] {
+    for (bit, option) in [
+        (PROTO_TLSV1, SslOptions::NO_TLSV1),
+        (PROTO_TLSV1_1, SslOptions::NO_TLSV1_1),
+        (PROTO_TLSV1_2, SslOptions::NO_TLSV1_2),
+        (PROTO_TLSV1_3, SslOptions::NO_TLSV1_3),
+    ] {
         if mask & bit == 0 {
             options |= option;
         }
@@ -578,7 +594,9 @@ mod tests {
         b.set_nonblocking(true).unwrap();
         let params = TlsParams { protocols: PROTO_TLSV1_2, cipher_list: Some("DHE,EDH".into()), ..Default::default() };
         let mut client = TlsSession::new(a.as_raw_fd(), &params, false, 1).unwrap();
-        let mut server = TlsSession::new(b.as_raw_fd(), &TlsParams { protocols: PROTO_TLSV1_2, ..Default::default() }, true, 2).unwrap();
+        let mut server =
+            TlsSession::new(b.as_raw_fd(), &TlsParams { protocols: PROTO_TLSV1_2, ..Default::default() }, true, 2)
+                .unwrap();
         drive(&mut client, &mut server);
         assert_eq!(client.protocol(), "TLSv1.2");
         assert!(client.cipher_name().contains("DHE"), "{:?}", client.cipher_name());

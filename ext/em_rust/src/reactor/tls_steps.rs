@@ -73,7 +73,7 @@ impl Table {
         }
         params.check(d.is_server_side)?;
         if d.connecting() {
-            d.tls = Tls::Pending(params);
+            d.tls = Tls::Pending(Box::new(params));
             return Ok(());
         }
         // Bytes sent before start_tls go out in the clear, ahead of the handshake
@@ -81,7 +81,7 @@ impl Table {
         if !d.outbound.is_empty() {
             let drained = d.outbound.flush(d.fd).map_err(|e| TlsError::BadParams(e.to_string()))?;
             if !drained {
-                d.tls = Tls::Pending(params);
+                d.tls = Tls::Pending(Box::new(params));
                 self.update_interest(sig, false);
                 return Ok(());
             }

@@ -121,14 +121,16 @@ pub fn spawn(argv: &[String]) -> io::Result<(RawFd, u32)> {
         Ok(child) => child,
         // As with fork+exec, a command that cannot be executed still makes a child,
         // which reports the failure and exits 127 (the shell's convention).
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied) => Command::new("/bin/sh")
-            .arg("-c")
-            .arg("exec \"$0\" \"$@\"")
-            .arg(program)
-            .args(args)
-            .stdin(Stdio::from(stdin))
-            .stdout(Stdio::from(stdout))
-            .spawn()?,
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied) => {
+            Command::new("/bin/sh")
+                .arg("-c")
+                .arg("exec \"$0\" \"$@\"")
+                .arg(program)
+                .args(args)
+                .stdin(Stdio::from(stdin))
+                .stdout(Stdio::from(stdout))
+                .spawn()?
+        }
         Err(e) => return Err(e),
     };
     Ok((ours.into_raw_fd(), child.id()))

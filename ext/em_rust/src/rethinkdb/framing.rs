@@ -24,8 +24,9 @@ const INITIAL_PAYLOAD_CAPACITY: usize = 64 * 1024;
 
 /// Appends one query frame for `token` to `out`.
 pub fn append_query(out: &mut Vec<u8>, token: u64, json: &[u8]) -> Result<(), ProtocolError> {
-    let len = u32::try_from(json.len())
-        .map_err(|_| ProtocolError::Driver(format!("Query too large: {} bytes of JSON (the limit is 4 GiB).", json.len())))?;
+    let len = u32::try_from(json.len()).map_err(|_| {
+        ProtocolError::Driver(format!("Query too large: {} bytes of JSON (the limit is 4 GiB).", json.len()))
+    })?;
     out.reserve(HEADER_LEN + json.len());
     out.extend_from_slice(&token.to_le_bytes());
     out.extend_from_slice(&len.to_le_bytes());
@@ -63,7 +64,14 @@ impl Default for FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(max_len: usize) -> Self {
-        FrameDecoder { max_len, header: [0; HEADER_LEN], header_len: 0, partial: None, ready: VecDeque::new(), error: None }
+        FrameDecoder {
+            max_len,
+            header: [0; HEADER_LEN],
+            header_len: 0,
+            partial: None,
+            ready: VecDeque::new(),
+            error: None,
+        }
     }
 
     /// Takes received bytes. Never fails by itself: a bad header is remembered and

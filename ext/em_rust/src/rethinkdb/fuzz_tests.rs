@@ -26,7 +26,11 @@ impl Rng {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
     fn bytes(&self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
@@ -189,9 +193,8 @@ fn frame_decoder_random_bytes() {
 fn frame_decoder_chunking_does_not_matter() {
     let rng = Rng::new(0x5eed_0005);
     for _ in 0..rounds(2_000) {
-        let frames: Vec<Frame> = (0..1 + rng.below(6))
-            .map(|_| Frame { token: rng.next(), payload: rng.bytes(rng.below(200)) })
-            .collect();
+        let frames: Vec<Frame> =
+            (0..1 + rng.below(6)).map(|_| Frame { token: rng.next(), payload: rng.bytes(rng.below(200)) }).collect();
         let mut stream = Vec::new();
         for f in &frames {
             append_query(&mut stream, f.token, &f.payload).unwrap();

@@ -269,7 +269,9 @@ pub(crate) mod tests {
         let auth_message = format!("n=user,r={NONCE},{server_first},c=biws,r={}", field("r="));
         let signature = hmac_sha256(&hmac_sha256(&salted, b"Server Key"), auth_message.as_bytes());
         vec![
-            msg(json!({"success": true, "min_protocol_version": 0, "max_protocol_version": 0, "server_version": "2.4.0"})),
+            msg(
+                json!({"success": true, "min_protocol_version": 0, "max_protocol_version": 0, "server_version": "2.4.0"}),
+            ),
             msg(json!({"success": true, "authentication": server_first})),
             msg(json!({"success": true, "authentication": format!("v={}", STANDARD.encode(signature))})),
         ]
@@ -347,9 +349,7 @@ pub(crate) mod tests {
     #[test]
     fn server_refusals() {
         let mut hs = new_handshake(b"p");
-        let err = hs
-            .feed(&msg(json!({"success": false, "error": "Wrong password", "error_code": 12})))
-            .unwrap_err();
+        let err = hs.feed(&msg(json!({"success": false, "error": "Wrong password", "error_code": 12}))).unwrap_err();
         assert_eq!(err, ProtocolError::Auth("Wrong password".into()));
 
         let mut hs = new_handshake(b"p");
@@ -361,7 +361,8 @@ pub(crate) mod tests {
     #[test]
     fn version_mismatch() {
         let mut hs = new_handshake(b"p");
-        let err = hs.feed(&msg(json!({"success": true, "min_protocol_version": 1, "max_protocol_version": 2}))).unwrap_err();
+        let err =
+            hs.feed(&msg(json!({"success": true, "min_protocol_version": 1, "max_protocol_version": 2}))).unwrap_err();
         assert_eq!(err, ProtocolError::Driver("Version mismatch: Driver uses 0 but server accepts [1, 2].".into()));
     }
 

@@ -116,7 +116,9 @@ impl ScramClient {
     /// message (`c=biws,r=…,p=<proof>`) plus what checks the server's answer.
     pub fn client_final(&self, server_first: &str) -> Result<(String, ScramVerifier), ProtocolError> {
         let bad = |what: &str| {
-            ProtocolError::Driver(format!("Error during handshake: {what} in the server's SCRAM message {server_first:?}."))
+            ProtocolError::Driver(format!(
+                "Error during handshake: {what} in the server's SCRAM message {server_first:?}."
+            ))
         };
         if let Some(err) = attribute(server_first, 'e') {
             return Err(ProtocolError::Auth(format!("Server rejected authentication: {err}")));
@@ -205,7 +207,10 @@ mod tests {
             hex(&pbkdf2_sha256(b"Password", b"NaCl", 80000)),
             "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
         );
-        assert_eq!(hex(&pbkdf2_sha256(b"", b"salt", 2)), "62384466264daadc4144018c6bd864648272b34da8980d31521ffcce92ae003b");
+        assert_eq!(
+            hex(&pbkdf2_sha256(b"", b"salt", 2)),
+            "62384466264daadc4144018c6bd864648272b34da8980d31521ffcce92ae003b"
+        );
     }
 
     const RFC_SERVER_FIRST: &str =
@@ -229,7 +234,9 @@ mod tests {
         let (_, verifier) = client.client_final(RFC_SERVER_FIRST).unwrap();
         let err = verifier.check("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap_err();
         assert!(err.is_auth());
-        assert!(err.message().starts_with("Server signature 6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4= does not match expected signature "));
+        assert!(err.message().starts_with(
+            "Server signature 6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4= does not match expected signature "
+        ));
         // A truncated or empty claim is a mismatch too, not a crash.
         assert!(verifier.check("v=6rriTRBi").unwrap_err().is_auth());
         assert!(verifier.check("v=").unwrap_err().is_auth());
@@ -247,7 +254,8 @@ mod tests {
     #[test]
     fn malformed_server_first_messages_are_driver_errors() {
         let client = ScramClient::new("u", b"p", "n".into());
-        for msg in ["", "s=AAAA,i=1", "r=n1,i=1", "r=n1,s=AAAA", "r=n1,s=AAAA,i=0", "r=n1,s=AAAA,i=x", "r=n1,s=A*A,i=1"] {
+        for msg in ["", "s=AAAA,i=1", "r=n1,i=1", "r=n1,s=AAAA", "r=n1,s=AAAA,i=0", "r=n1,s=AAAA,i=x", "r=n1,s=A*A,i=1"]
+        {
             let err = client.client_final(msg).unwrap_err();
             assert!(!err.is_auth(), "{msg}: {err}");
         }

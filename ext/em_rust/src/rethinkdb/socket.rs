@@ -551,7 +551,9 @@ mod tests {
         let err = establish(port, "", Some(Duration::from_secs(5))).err().expect("refused");
         assert_eq!(
             err.message(),
-            format!("Could not connect to 127.0.0.1:{port}: Connection refused - connect(2) for \"127.0.0.1\" port {port}")
+            format!(
+                "Could not connect to 127.0.0.1:{port}: Connection refused - connect(2) for \"127.0.0.1\" port {port}"
+            )
         );
     }
 
@@ -588,7 +590,10 @@ mod tests {
         let (port, server) = fake_server("", |mut s| s.write_all(&frame(3, r#"{"t":1}"#)[..14]).unwrap());
         let conn = establish(port, "", None).unwrap();
         let Waited::Failed(err) = conn.wait_frame(soon()) else { panic!("no error") };
-        assert_eq!(err.message(), "Connection closed by server in the middle of a response (token 3: 2 of 7 bytes received).");
+        assert_eq!(
+            err.message(),
+            "Connection closed by server in the middle of a response (token 3: 2 of 7 bytes received)."
+        );
         server.join().unwrap();
     }
 

@@ -18,12 +18,29 @@ impl Machine {
         rb_self.reactor.table.borrow_mut().connect(&host, port, None).map_err(|e| errors::connect(ruby, &host, e))
     }
 
-    fn bind_connect_server(ruby: &Ruby, rb_self: &Self, bind_host: String, bind_port: u16, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().connect(&host, port, Some((&bind_host, bind_port))).map_err(|e| errors::connect(ruby, &host, e))
+    fn bind_connect_server(
+        ruby: &Ruby,
+        rb_self: &Self,
+        bind_host: String,
+        bind_port: u16,
+        host: String,
+        port: u16,
+    ) -> Result<u64, Error> {
+        rb_self
+            .reactor
+            .table
+            .borrow_mut()
+            .connect(&host, port, Some((&bind_host, bind_port)))
+            .map_err(|e| errors::connect(ruby, &host, e))
     }
 
     fn connect_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().connect_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no connection"))
+        rb_self
+            .reactor
+            .table
+            .borrow_mut()
+            .connect_unix(Path::new(&path))
+            .map_err(|_| errors::runtime_error(ruby, "no connection"))
     }
 
     fn start_tcp_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
@@ -31,7 +48,12 @@ impl Machine {
     }
 
     fn start_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().listen_unix(Path::new(&path)).map_err(|_| errors::runtime_error(ruby, "no unix-domain acceptor"))
+        rb_self
+            .reactor
+            .table
+            .borrow_mut()
+            .listen_unix(Path::new(&path))
+            .map_err(|_| errors::runtime_error(ruby, "no unix-domain acceptor"))
     }
 
     fn open_udp_socket(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
@@ -68,9 +90,21 @@ impl Machine {
         accepted
     }
 
-    fn send_datagram(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString, host: String, port: u16) -> Result<usize, Error> {
+    fn send_datagram(
+        ruby: &Ruby,
+        rb_self: &Self,
+        sig: u64,
+        data: RString,
+        host: String,
+        port: u16,
+    ) -> Result<usize, Error> {
         let bytes = unsafe { super::raw::str_bytes(&data) }.to_vec();
-        rb_self.reactor.table.borrow_mut().send_datagram(sig, &bytes, &host, port).map_err(|e| errors::io_error(ruby, e))
+        rb_self
+            .reactor
+            .table
+            .borrow_mut()
+            .send_datagram(sig, &bytes, &host, port)
+            .map_err(|e| errors::io_error(ruby, e))
     }
 
     fn close_connection(&self, sig: u64, after_writing: bool) {
@@ -151,8 +185,20 @@ impl Machine {
         Ok(0)
     }
 
-    fn enable_keepalive(ruby: &Ruby, rb_self: &Self, sig: u64, idle: u32, interval: u32, count: u32) -> Result<i32, Error> {
-        rb_self.reactor.table.borrow().set_keepalive(sig, true, idle, interval, count).map_err(|e| errors::errno(ruby, e))?;
+    fn enable_keepalive(
+        ruby: &Ruby,
+        rb_self: &Self,
+        sig: u64,
+        idle: u32,
+        interval: u32,
+        count: u32,
+    ) -> Result<i32, Error> {
+        rb_self
+            .reactor
+            .table
+            .borrow()
+            .set_keepalive(sig, true, idle, interval, count)
+            .map_err(|e| errors::errno(ruby, e))?;
         Ok(0)
     }
 
@@ -223,14 +269,11 @@ impl Machine {
     fn known(&self, sig: u64) -> bool {
         self.reactor.table.borrow().get(sig).is_some()
     }
-
 }
 
 fn acceptor_error(ruby: &Ruby, _err: io::Error) -> Error {
     errors::runtime_error(ruby, "no acceptor (port is in use or requires root privileges)")
 }
-
-/// A system call's failure as Ruby's Errno exception.
 
 pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     let _ = ruby;

@@ -64,9 +64,10 @@ impl Machine {
                 Next::Again => continue,
                 Next::Handshake(sig, mut session) => {
                     let mut failure = None;
-                    let progress = tls::with_verifier(&mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure), || {
-                        session.handshake()
-                    });
+                    let progress = tls::with_verifier(
+                        &mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure),
+                        || session.handshake(),
+                    );
                     self.reactor.table.borrow_mut().finish_tls_step(sig, session, progress);
                     if let Some(e) = failure {
                         self.handled(ruby, Err(e))?;

@@ -91,7 +91,8 @@ pub fn tls(ruby: &Ruby, err: TlsError) -> Error {
 /// until the Ruby layer has defined them.
 pub fn reql(ruby: &Ruby, err: &ProtocolError) -> Error {
     let class = match err {
-        ProtocolError::Auth(_) => class_at(ruby, &["RethinkDB", "ReqlAuthError"]).or_else(|| class_at(ruby, &["RethinkDB", "ReqlDriverError"])),
+        ProtocolError::Auth(_) => class_at(ruby, &["RethinkDB", "ReqlAuthError"])
+            .or_else(|| class_at(ruby, &["RethinkDB", "ReqlDriverError"])),
         ProtocolError::Driver(_) => class_at(ruby, &["RethinkDB", "ReqlDriverError"]),
     };
     Error::new(class.unwrap_or_else(|| ruby.exception_runtime_error()), err.message().to_string())

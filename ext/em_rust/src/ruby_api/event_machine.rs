@@ -82,7 +82,13 @@ fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
         interval.funcall::<_, _, f64>(*TO_F, ())?
     };
     if !seconds.is_finite() {
-        let shown = if seconds.is_nan() { "NaN" } else if seconds > 0.0 { "Infinity" } else { "-Infinity" };
+        let shown = if seconds.is_nan() {
+            "NaN"
+        } else if seconds > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        };
         return Err(Error::new(ruby.exception_float_domain_error(), shown));
     }
     Ok(seconds.max(0.0))

@@ -8,8 +8,8 @@ use crate::reactor::core::Reactor;
 use crate::reactor::signature::next_signature;
 use crate::reactor::timers::deadline_after;
 use magnus::{
-    function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions,
-    typed_data::Obj, value::LazyId, value::Opaque, Error, RArray, RClass, RHash, RModule, Ruby, TypedData, Value,
+    function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions, typed_data::Obj, value::LazyId,
+    value::Opaque, Error, RArray, RClass, RHash, RModule, Ruby, TypedData, Value,
 };
 use std::cell::{Cell, RefCell};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -136,11 +136,10 @@ impl Machine {
         Err(err)
     }
 
-
-
     pub(super) fn add_callback_timer(&self, ruby: &Ruby, seconds: f64, code: Value) -> Result<Value, Error> {
         let sig = next_signature();
-        self.reactor.timers
+        self.reactor
+            .timers
             .borrow_mut()
             .add(sig, deadline_after(Instant::now(), seconds))
             .map_err(|_| errors::runtime_error(ruby, "ran out of timers; use #set_max_timers to increase limit"))?;

@@ -8,8 +8,8 @@ mod gvl;
 mod jobs;
 mod machine;
 mod raw;
-mod tls;
 mod rethinkdb;
+mod tls;
 
 use magnus::{Error, Ruby};
 

@@ -116,9 +116,7 @@ const SUCCESS_PARTIAL: i64 = 3;
 const CONTINUE_QUERY: &[u8] = b"[2]";
 
 fn is_partial(response: Value) -> bool {
-    RHash::from_value(response)
-        .and_then(|hash| hash.get("t"))
-        .and_then(|t| i64::try_convert(t).ok())
+    RHash::from_value(response).and_then(|hash| hash.get("t")).and_then(|t| i64::try_convert(t).ok())
         == Some(SUCCESS_PARTIAL)
 }
 

@@ -1,7 +1,7 @@
 //! `start_tls` and the TLS getters: option conversion from Ruby and error mapping;
 //! the TLS work is in `reactor::tls`.
-use super::machine::Machine;
 use super::errors;
+use super::machine::Machine;
 use crate::reactor::tls::{CipherInfo, TlsParams};
 use magnus::{method, prelude::*, Error, RClass, RHash, RString, Ruby, Value};
 
@@ -54,7 +54,12 @@ impl Machine {
     }
 
     fn cipher_name(&self, sig: u64) -> Option<String> {
-        self.reactor.table.borrow().tls(sig).map(|t| t.cipher_name()).or_else(|| self.verifying(sig, |c| c.name.clone()))
+        self.reactor
+            .table
+            .borrow()
+            .tls(sig)
+            .map(|t| t.cipher_name())
+            .or_else(|| self.verifying(sig, |c| c.name.clone()))
     }
 
     fn cipher_bits(&self, sig: u64) -> Option<i32> {
@@ -63,7 +68,12 @@ impl Machine {
     }
 
     fn cipher_protocol(&self, sig: u64) -> Option<String> {
-        self.reactor.table.borrow().tls(sig).map(|t| t.protocol()).or_else(|| self.verifying(sig, |c| c.version.clone()))
+        self.reactor
+            .table
+            .borrow()
+            .tls(sig)
+            .map(|t| t.protocol())
+            .or_else(|| self.verifying(sig, |c| c.version.clone()))
     }
 
     /// From the cipher of the handshake `sig` is verifying in (its session is
