@@ -170,16 +170,8 @@ module EventMachine
         raise BadParams, "You have specified a private key to use, but not the related cert"
       end
 
-      options = {
-        "private_key_file" => key_file, "private_key" => key, "private_key_pass" => args[:private_key_pass],
-        "cert_chain_file" => chain_file, "cert" => cert, "verify_peer" => args[:verify_peer],
-        "fail_if_no_peer_cert" => args[:fail_if_no_peer_cert], "sni_hostname" => args[:sni_hostname],
-        "cipher_list" => args[:cipher_list], "ecdh_curve" => args[:ecdh_curve], "dhparam" => args[:dhparam],
-        "protocols" => EventMachine.tls_protocols(args[:ssl_version]),
-        "ca_file" => args[:ca_file], "ca_path" => args[:ca_path], "ca_default" => args[:ca_default],
-        "connect_host" => @em_rust_connect_host
-      }
-      options["verify_hostname"] = args[:verify_hostname] if args.key?(:verify_hostname)
+      options = EventMachine.tls_options(args, protocols: EventMachine.tls_protocols(args[:ssl_version]),
+                                               connect_host: @em_rust_connect_host)
       EventMachine.start_tls_on(@signature, options.transform_values { |v| v.is_a?(Symbol) ? v.to_s : v })
       nil
     end

@@ -2,6 +2,9 @@
 # EventMachine's signature-level connection functions (the names EM's C extension
 # exports, which gems such as thin call directly), delegating to the Machine.
 module EventMachine
+  DEFAULT_HEARTBEAT = 2.0
+  @heartbeat_interval = DEFAULT_HEARTBEAT
+
   class << self
     def send_data(sig, data, _size = nil)
       machine!("evma_send_data_to_connection").send_data(sig, data.to_s)
@@ -43,6 +46,43 @@ module EventMachine
 
     def set_pending_connect_timeout(sig, seconds)
       machine!("evma_set_pending_connect_timeout").set_pending_connect_timeout(sig, seconds.to_f)
+    end
+
+    # EM's heartbeat (seconds; 2.0 at the start of every run). EM checks inactivity
+    # and pending-connect timeouts once per heartbeat; em_rust checks each one at its
+    # own expiry, so here the interval only matters below 50 ms: it then shortens
+    # the retry of a listener that ran out of file descriptors.
+    def heartbeat_interval
+      machine!("evma_get_heartbeat_interval")
+      @heartbeat_interval
+    end
+    alias get_heartbeat_interval heartbeat_interval
+
+    # Zero or negative values are ignored, as in EM.
+    def heartbeat_interval=(seconds)
+      set_heartbeat_interval(seconds.to_f)
+    end
+
+    # True if the interval was accepted.
+    def set_heartbeat_interval(seconds)
+      machine!("evma_set_heartbeat_interval")
+      return false unless seconds.positive?
+      @heartbeat_interval = seconds
+      @machine.heartbeat = seconds
+      true
+    end
+
+    # EM's select() quantum in ms (5..300000). Kept for compatibility: em_rust's
+    # timers wake the loop at their deadline, whatever the quantum.
+    def set_quantum(milliseconds)
+      set_timer_quantum(milliseconds.to_i)
+      nil
+    end
+
+    def set_timer_quantum(milliseconds)
+      machine!("evma_set_timer_quantum")
+      raise ArgumentError, "invalid timer quantum: #{milliseconds} (must be 5..300000 ms)" unless (5..300_000).cover?(milliseconds)
+      @quantum = milliseconds
     end
 
     def get_sock_opt(sig, level, option) = machine!("evma_get_sock_opt").get_sock_opt(sig, level, option)

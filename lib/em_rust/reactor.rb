@@ -1,5 +1,7 @@
 # frozen_string_literal: true
-# The reactor's life: EM.run, stop, shutdown hooks, the error handler, fork.
+# The reactor's life: EM.run, stop, shutdown hooks, the error handler, fork; and
+# next_tick / schedule, callbacks queued from any thread that run on the reactor
+# thread at the end of the current (or first) loop turn.
 module EventMachine
   @next_tick_queue = [] # never replaced: the running Machine holds this Array
   @timers = {}          # likewise: timer signature => callable (filled natively)
@@ -84,6 +86,31 @@ module EventMachine
         reset_after_fork if reactor_running?
         run(block)
       end
+    end
+
+    # @!method next_tick(callable = nil, &block)
+    #   Queues a callable to run on the next turn of the loop; works before EM.run
+    #   and from any thread (it wakes a sleeping reactor). Native
+    #   (ruby_api/event_machine.rs, `fn next_tick`): it is the hottest path of all.
+
+    # Runs the callback now on the reactor thread, else on the next turn.
+    def schedule(*args, &blk)
+      cb = Callback(*args, &blk)
+      if reactor_running? && reactor_thread?
+        cb.call
+      else
+        next_tick { cb.call }
+      end
+    end
+
+    # Wakes the reactor from any thread.
+    def signal_loopbreak
+      machine!("evma_signal_loopbreak").signal_loopbreak
+    end
+
+    # Runs the ticks queued so far (the native loop does this every turn).
+    def run_deferred_callbacks
+      @next_tick_queue.size.times { @next_tick_queue.shift&.call }
     end
 
     # Binding-level API (EM's C names).

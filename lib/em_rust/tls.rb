@@ -18,6 +18,12 @@ module EventMachine
     "tlsv1_1" => EM_PROTO_TLSv1_1, "tlsv1_2" => EM_PROTO_TLSv1_2, "tlsv1_3" => EM_PROTO_TLSv1_3
   }.freeze
 
+  # start_tls's options that go to the native side under their own name.
+  TLS_OPTION_NAMES = %i[
+    private_key_file private_key private_key_pass cert_chain_file cert verify_peer fail_if_no_peer_cert
+    sni_hostname cipher_list ecdh_curve dhparam ca_file ca_path ca_default
+  ].freeze
+
   class << self
     # TLS has negotiated (ssl_verify_peer, if asked for, ran during the handshake).
     def event_tls_handshaken(sig)
@@ -42,15 +48,28 @@ module EventMachine
       @machine&.public_send(what, sig)
     end
 
+    # The Hash Machine#start_tls takes, from start_tls's options (Symbol keys, as
+    # Connection#start_tls gets them). `protocols` is the mask (tls_protocols);
+    # `connect_host` is the name a client connected to (for verify_hostname).
+    # :verify_hostname is passed only when given: absent, the native side defaults
+    # it (true with a CA option).
+    def tls_options(args, protocols:, connect_host: nil)
+      options = TLS_OPTION_NAMES.to_h { |name| [name.to_s, args[name]] }
+      options["protocols"] = protocols
+      options["connect_host"] = connect_host
+      options["verify_hostname"] = args[:verify_hostname] if args.key?(:verify_hostname)
+      options
+    end
+
     # EM's binding-level TLS functions (Connection#start_tls uses start_tls_on).
     def set_tls_parms(sig, key_file, key, key_pass, chain_file, cert, verify_peer, fail_if_no_peer_cert,
                       sni_hostname, cipher_list, ecdh_curve, dhparam, protocols)
-      (@tls_parms ||= {})[sig] = {
-        "private_key_file" => key_file, "private_key" => key, "private_key_pass" => key_pass,
-        "cert_chain_file" => chain_file, "cert" => cert, "verify_peer" => verify_peer,
-        "fail_if_no_peer_cert" => fail_if_no_peer_cert, "sni_hostname" => sni_hostname,
-        "cipher_list" => cipher_list, "ecdh_curve" => ecdh_curve, "dhparam" => dhparam, "protocols" => protocols
+      args = {
+        private_key_file: key_file, private_key: key, private_key_pass: key_pass, cert_chain_file: chain_file,
+        cert: cert, verify_peer: verify_peer, fail_if_no_peer_cert: fail_if_no_peer_cert,
+        sni_hostname: sni_hostname, cipher_list: cipher_list, ecdh_curve: ecdh_curve, dhparam: dhparam
       }
+      (@tls_parms ||= {})[sig] = tls_options(args, protocols: protocols)
       nil
     end
 

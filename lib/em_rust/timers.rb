@@ -1,11 +1,10 @@
 # frozen_string_literal: true
-# One-shot timers and the timer settings. EM::Timer and EM::PeriodicTimer are in em/timers.rb.
+# One-shot timers, the timer cap and the loop's time. EM::Timer and EM::PeriodicTimer
+# are in lib/em/timers.rb; the heartbeat and quantum are in connection_binding.rb.
 module EventMachine
   DEFAULT_MAX_TIMERS = 100_000
   MIN_MAX_TIMERS = 100 # EM never lets the cap go below this
-  DEFAULT_HEARTBEAT = 2.0
   @max_timers = nil
-  @heartbeat_interval = DEFAULT_HEARTBEAT
 
   class << self
     # @!method add_timer(interval, callable = nil, &block)
@@ -48,43 +47,6 @@ module EventMachine
       @max_timers || DEFAULT_MAX_TIMERS
     end
     alias get_max_timer_count get_max_timers
-
-    # EM's heartbeat (seconds; 2.0 at the start of every run). EM checks inactivity
-    # and pending-connect timeouts once per heartbeat; em_rust checks each one at its
-    # own expiry, so here the interval only matters below 50 ms: it then shortens
-    # the retry of a listener that ran out of file descriptors.
-    def heartbeat_interval
-      machine!("evma_get_heartbeat_interval")
-      @heartbeat_interval
-    end
-    alias get_heartbeat_interval heartbeat_interval
-
-    # Zero or negative values are ignored, as in EM.
-    def heartbeat_interval=(seconds)
-      set_heartbeat_interval(seconds.to_f)
-    end
-
-    # True if the interval was accepted.
-    def set_heartbeat_interval(seconds)
-      machine!("evma_set_heartbeat_interval")
-      return false unless seconds.positive?
-      @heartbeat_interval = seconds
-      @machine.heartbeat = seconds
-      true
-    end
-
-    # EM's select() quantum in ms (5..300000). Kept for compatibility: em_rust's
-    # timers wake the loop at their deadline, whatever the quantum.
-    def set_quantum(milliseconds)
-      set_timer_quantum(milliseconds.to_i)
-      nil
-    end
-
-    def set_timer_quantum(milliseconds)
-      machine!("evma_set_timer_quantum")
-      raise ArgumentError, "invalid timer quantum: #{milliseconds} (must be 5..300000 ms)" unless (5..300_000).cover?(milliseconds)
-      @quantum = milliseconds
-    end
 
     # The loop's time: the same Time throughout one callback, as in EM.
     def current_time

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
-# Child processes and kernel watches: popen, watch_file, watch_process and the
-# keyboard, over the Machine's inotify, pidfd and socketpair descriptors.
+# Child processes on a socketpair: EM.popen, the child's pid and exit status, and
+# reaping the child before its connection's unbind.
 require "shellwords"
 
 module EventMachine
@@ -22,42 +22,6 @@ module EventMachine
     def get_subprocess_pid(sig) = @popen_pids[sig]
 
     def get_subprocess_status(sig) = @popen_statuses[sig]
-
-    # Watches a file (inotify): the handler's file_modified / file_moved /
-    # file_deleted run, and unbind when the watch ends.
-    def watch_file(filename, handler = nil, *args)
-      klass = klass_from_handler(FileWatch, handler, *args)
-      sig = watch_filename(filename)
-      conn = build_connection(klass, sig, args)
-      conn.instance_variable_set(:@path, filename) # as EM: not yet set in initialize/post_init
-      register(conn) { |c| yield c if block_given? }
-    end
-
-    # Stops a file watch; its unbind runs before this returns.
-    def unwatch_filename(sig)
-      machine!("evma_unwatch_filename").unwatch_filename(sig)
-      event_unbound(sig, 0)
-      nil
-    end
-
-    # Watches a process (pidfd): process_exited runs when it ends.
-    def watch_process(pid, handler = nil, *args)
-      pid = Integer(pid)
-      klass = klass_from_handler(ProcessWatch, handler, *args)
-      sig = watch_pid(pid)
-      register(build_connection(klass, sig, args, { :@pid => pid })) { |c| yield c if block_given? }
-    end
-
-    def unwatch_pid(sig)
-      machine!("evma_unwatch_pid").unwatch_pid(sig)
-    end
-
-    # Standard input as a connection (receive_data gets what is typed or piped).
-    def open_keyboard(handler = nil, *args)
-      klass = klass_from_handler(Connection, handler, *args)
-      sig = read_keyboard
-      register(build_connection(klass, sig, args)) { |conn| yield conn if block_given? }
-    end
 
     private
 
