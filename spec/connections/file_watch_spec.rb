@@ -69,6 +69,19 @@ RSpec.describe "EM.watch_file (inotify)" do
     end
   end
 
+  it "reports modification, move and deletion in turn on one watch; the deletion ends it" do
+    log = []
+    moved = "#{file}.new"
+    run_em do
+      EM.watch_file(file, watcher(log))
+      EM.add_timer(0.05) { File.write(file, "b") }
+      EM.add_timer(0.15) { File.rename(file, moved) }
+      EM.add_timer(0.25) { File.delete(moved) }
+      stop_when(what: "unbind") { log.include?([:unbind]) }
+    end
+    expect(log.uniq).to eq([[:modified, file], [:moved, file], [:deleted, file], [:unbind]])
+  end
+
   it "stop_watching unbinds at once (before it returns nil); later changes are not reported" do
     log = []
     run_em do
@@ -117,5 +130,13 @@ RSpec.describe "EM.watch_file (inotify)" do
       File.write(file, "x", mode: "a")
       stop_when { log.include?(:modified_via_module) }
     end
+  end
+
+  it "EM::FileWatch maps the reactor's event names to its callbacks and ignores others" do
+    log = []
+    watch = watcher(log).allocate
+    watch.instance_variable_set(:@path, "p")
+    %w[modified moved deleted other].each { |e| watch.receive_data(e) }
+    expect(log).to eq([[:modified, "p"], [:moved, "p"], [:deleted, "p"]])
   end
 end

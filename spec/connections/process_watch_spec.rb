@@ -27,7 +27,7 @@ RSpec.describe "EM.watch_process" do
     end
   end
 
-  it "the EM::ProcessWatch handler maps 'exit' and 'fork' notifications to process_exited and process_forked" do
+  it "the EM::ProcessWatch handler maps 'exit' and 'fork' notifications to process_exited and process_forked, ignoring others" do
     log = []
     klass = Class.new(EM::ProcessWatch) do
       define_method(:process_exited) { log << :exited }
@@ -35,8 +35,7 @@ RSpec.describe "EM.watch_process" do
     end
     w = klass.new(123)
     w.instance_variable_set(:@pid, 456)
-    w.receive_data("fork")
-    w.receive_data("exit")
+    %w[fork exit other].each { |e| w.receive_data(e) }
     expect(log).to eq(%i[forked exited])
     expect(w.pid).to eq(456)
   end

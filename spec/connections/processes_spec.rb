@@ -150,6 +150,44 @@ RSpec.describe "child processes: EM.popen, EM.system, EM::DeferrableChildProcess
       run_em { EM.system("echo", "procs", init, cb) }
       expect(got).to eq([true, "procs\n", 0])
     end
+
+    it "splits a String command into words without a shell (\";\" is an argument)" do
+      result = nil
+      pid = nil
+      run_em do
+        pid = EM.system("echo hello; 'two words'") do |output, status|
+          result = [output, status]
+          EM.stop
+        end
+      end
+      output, status = result
+      expect(output).to eq("hello; two words\n")
+      expect(status).to be_a(Process::Status)
+      expect(status.exitstatus).to eq(0)
+      expect(pid).to be_an(Integer).and eq(status.pid)
+    end
+
+    it "takes the command's arguments separately and reports the exit status" do
+      result = nil
+      run_em do
+        EM.system("sh", "-c", "printf '%s|' \"$@\"; exit 3", "x", "a b", "c") do |output, status|
+          result = [output, status.exitstatus]
+          EM.stop
+        end
+      end
+      expect(result).to eq(["a b|c|", 3])
+    end
+
+    it "the init proc may write to the child's stdin before the result proc runs" do
+      result = nil
+      init = ->(process) { process.send_data("abc\n") }
+      done = lambda do |output, status|
+        result = [output, status.success?]
+        EM.stop
+      end
+      run_em { EM.system("sh", "-c", "read x; echo got $x", init, done) }
+      expect(result).to eq(["got abc\n", true])
+    end
   end
 
   describe "EM::DeferrableChildProcess" do
@@ -166,6 +204,20 @@ RSpec.describe "child processes: EM.popen, EM.system, EM::DeferrableChildProcess
         stop_when { results.size == 2 }
       end
       expect(results).to contain_exactly([:ok, "abc", 0], [:failing, "partial", 1])
+    end
+
+    it "a second child opened from the first one's callback succeeds too (String and Array commands)" do
+      outputs = []
+      run_em do
+        EM::DeferrableChildProcess.open("printf 'a\\nb'").callback do |out|
+          outputs << out
+          EM::DeferrableChildProcess.open(["sh", "-c", "echo partial; exit 1"]).callback do |out2|
+            outputs << out2
+            EM.stop
+          end
+        end
+      end
+      expect(outputs).to eq(["a\nb", "partial\n"])
     end
   end
 end

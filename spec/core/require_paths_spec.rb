@@ -10,6 +10,13 @@ RSpec.describe "require paths" do
     em/version em/callback em/timers em/deferrable em/deferrable/pool em/future em/completion
     em/queue em/channel em/iterator em/pool em/spawnable em/tick_loop em/threaded_resource
   ]
+  # The protocol and helper files (EM::Protocols also autoloads its members).
+  protocol_features = %w[
+    em/buftok em/protocols em/resolver em/processes em/streamer em/io_streamer em/file_watch em/process_watch
+  ] + %w[
+    header_and_content httpclient httpclient2 line_and_text line_protocol linetext2 memcache object_protocol
+    saslauth smtpclient smtpserver socks4 stomp tcptest
+  ].map { |f| "em/protocols/#{f}" }
 
   def lib_dir = CoreHelpers::LIB_DIR
 
@@ -35,8 +42,9 @@ RSpec.describe "require paths" do
     JSON.parse(r.output[/^REPORT:(.*)$/, 1] || raise("no report in:\n#{r.output}"))
   end
 
-  it "resolves each of #{features.join(', ')}" do
-    report = report_for(features)
+  # Each feature was loaded from exactly one file: em_rust's own under lib/ (and no
+  # file of the real gem) in em_rust mode, the real gem's otherwise.
+  def expect_resolved(report, features)
     features.each do |f|
       paths = report.fetch(f)
       expect(paths).to be_an(Array), "#{f}: #{paths}"
@@ -48,6 +56,22 @@ RSpec.describe "require paths" do
       end
     end
     expect(report["__real_em__"]).to eq([]) if em_rust?
+  end
+
+  it "resolves each of #{features.join(', ')}" do
+    expect_resolved(report_for(features), features)
+  end
+
+  it "resolves each protocol and helper file (em/buftok, em/protocols/*, ...) by its EventMachine name" do
+    expect_resolved(report_for(protocol_features), protocol_features)
+  end
+
+  it "EM::P is EM::Protocols and every protocol autoloads" do
+    expect(EM::P).to equal(EM::Protocols)
+    names = %i[LineText2 LineAndTextProtocol LineProtocol HeaderAndContentProtocol ObjectProtocol HttpClient
+               HttpClient2 SmtpClient SmtpServer Stomp SASLauth Memcache Socks4 TcpConnectTester]
+    names.each { |n| expect(EM::P.const_get(n)).to be_a(Module) }
+    expect(EM::P::SASLauthclient).to be_a(Module)
   end
 
   it "in this process, each already resolves to the implementation under test" do
