@@ -23,7 +23,7 @@ RSpec.describe "amqp gem against rabbitmq-server", :integration do
   # reactor (usually from session.close's callback).
   def with_session(timeout: 8, what: "the AMQP exchange to finish", **opts)
     session = nil
-    em_run(timeout: timeout, what: what) do
+    run_em(timeout, what: what) do
       AMQP.connect(@rabbit.connection_options.merge(opts)) do |s|
         session = s
         yield s
@@ -182,7 +182,7 @@ RSpec.describe "amqp gem against rabbitmq-server", :integration do
 
   it "calls on_tcp_connection_failure when nothing listens on the port" do
     failed = nil
-    em_run(what: "the TCP connection failure callback") do
+    run_em(8, what: "the TCP connection failure callback") do
       AMQP.connect(host: PrivateServer::HOST, port: closed_port,
                    on_tcp_connection_failure: ->(settings) { failed = settings[:port]; EM.stop })
     end
@@ -193,7 +193,7 @@ RSpec.describe "amqp gem against rabbitmq-server", :integration do
   def delete_queues(*names)
     return unless @rabbit&.running?
     EM.stop if EM.reactor_running?
-    em_run(what: "queue deletion") do
+    run_em(8, what: "queue deletion") do
       AMQP.connect(@rabbit.connection_options) do |s|
         ch = AMQP::Channel.new(s)
         left = names.size

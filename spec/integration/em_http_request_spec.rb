@@ -40,7 +40,7 @@ RSpec.describe "em-http-request", :integration do
 
   # Runs the reactor with thin serving `app`; yields the base URL inside it.
   def with_thin(timeout: 8)
-    em_run(timeout: timeout, what: "em-http response") do
+    run_em(timeout, what: "em-http response") do
       server = start_thin(app)
       yield "http://#{IntegrationHelpers::HOST}:#{server.port}"
     end
@@ -186,7 +186,7 @@ RSpec.describe "em-http-request", :integration do
     silent = Class.new(EM::Connection) { def receive_data(_data) = nil }
     result = nil
     t0 = now
-    em_run(timeout: 8, what: "em-http timeout") do
+    run_em(8, what: "em-http timeout") do
       sig = EM.start_server(IntegrationHelpers::HOST, 0, silent)
       port = Socket.unpack_sockaddr_in(EM.get_sockname(sig))[0]
       http = EM::HttpRequest.new("http://#{IntegrationHelpers::HOST}:#{port}/", inactivity_timeout: 0.5).get
@@ -201,7 +201,7 @@ RSpec.describe "em-http-request", :integration do
     result = nil
     port = closed_port
     t0 = now
-    em_run(timeout: 5, what: "em-http refusal") do
+    run_em(5, what: "em-http refusal") do
       http = EM::HttpRequest.new("http://#{IntegrationHelpers::HOST}:#{port}/", connect_timeout: 3).get
       http.callback { result = [:callback]; EM.stop }
       http.errback { result = [:errback, http.error, now - t0]; EM.stop }

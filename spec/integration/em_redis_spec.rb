@@ -21,7 +21,7 @@ RSpec.describe "em-redis", :integration do
 
   it "runs string, counter, list and hash commands, with a reply for each" do
     r = {}
-    em_run(what: "redis replies") do
+    run_em(8, what: "redis replies") do
       redis = connect
       redis.set("#{ns}s", "value") { |v| r[:set] = v }
       redis.get("#{ns}s") { |v| r[:get] = v }
@@ -44,7 +44,7 @@ RSpec.describe "em-redis", :integration do
     binary = (0..255).to_a.pack("C*") * 4
     large = Random.new(1).bytes(1 << 20)
     r = {}
-    em_run(what: "redis binary replies") do
+    run_em(8, what: "redis binary replies") do
       redis = connect
       redis.set("#{ns}bin", binary)
       redis.set("#{ns}large", large)
@@ -58,7 +58,7 @@ RSpec.describe "em-redis", :integration do
 
   it "pipelines 1,000 commands sent before the connection completes, and answers them in order" do
     replies = []
-    em_run(what: "1,000 pipelined replies") do
+    run_em(8, what: "1,000 pipelined replies") do
       redis = connect
       1000.times { |i| redis.incr("#{ns}p") { |v| replies << v; EM.stop if replies.size == 1000 } }
     end
@@ -67,7 +67,7 @@ RSpec.describe "em-redis", :integration do
 
   it "selects a database given at connect time" do
     r = {}
-    em_run(what: "redis replies in two databases") do
+    run_em(8, what: "redis replies in two databases") do
       one = connect(db: 1)
       zero = connect
       one.set("#{ns}db", "in one") do
@@ -83,7 +83,7 @@ RSpec.describe "em-redis", :integration do
   it "hands a server error to the errback and keeps working" do
     errors = []
     after = nil
-    em_run(what: "redis error and recovery") do
+    run_em(8, what: "redis error and recovery") do
       redis = connect
       redis.errback { |code| errors << code }
       redis.set("#{ns}str", "x")
@@ -98,7 +98,7 @@ RSpec.describe "em-redis", :integration do
   it "reconnects after the server drops it, and answers commands issued meanwhile", timeout: 15 do
     r = {}
     t0 = now
-    em_run(timeout: 10, what: "em-redis to reconnect") do
+    run_em(10, what: "em-redis to reconnect") do
       redis = connect
       killer = connect
       redis.set("#{ns}k", "before")
@@ -122,14 +122,9 @@ RSpec.describe "em-redis", :integration do
 
   it "raises 'Unable to connect to redis server' out of EM.run when the port is closed" do
     port = closed_port
-    stopped_by_watchdog = false
-    expect do
-      EM.run do
-        EM.add_timer(5) { stopped_by_watchdog = true; EM.stop }
-        EM::Protocols::Redis.connect(host: RedisServer::HOST, port: port)
-      end
+    expect do # run_em's watchdog would raise a different RuntimeError
+      run_em(5, what: "the connect failure") { EM::Protocols::Redis.connect(host: RedisServer::HOST, port: port) }
     end.to raise_error(RuntimeError, "Unable to connect to redis server")
-    expect(stopped_by_watchdog).to be(false)
     expect(EM.reactor_running?).to be(false)
   end
 

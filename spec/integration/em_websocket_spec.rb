@@ -31,7 +31,7 @@ RSpec.describe "em-websocket", :integration do
     log = []
     got = []
     closed = nil
-    em_run(what: "websocket echo") do
+    run_em(8, what: "websocket echo") do
       url = echo_server(log)
       client = Faye::WebSocket::Client.new("#{url}/chat?room=1", nil, headers: { "X-Token" => "t0k" })
       client.on(:open) do
@@ -57,7 +57,7 @@ RSpec.describe "em-websocket", :integration do
   it "echoes a 512 KiB message intact (several reads and writes each way)" do
     payload = Random.new(3).bytes(256 << 10).unpack1("H*") # 512 KiB of hex text; faye masks in Ruby
     got = nil
-    em_run(what: "a 512 KiB echo") do
+    run_em(8, what: "a 512 KiB echo") do
       url = echo_server
       client = Faye::WebSocket::Client.new(url)
       client.on(:open) { client.send(payload) }
@@ -71,7 +71,7 @@ RSpec.describe "em-websocket", :integration do
   it "broadcasts through an EM::Channel to 20 clients" do
     channel = EM::Channel.new
     received = Hash.new { |h, k| h[k] = [] }
-    em_run(what: "broadcast to 20 clients") do
+    run_em(8, what: "broadcast to 20 clients") do
       joined = 0
       url = ws_server do |ws|
         ws.onopen do

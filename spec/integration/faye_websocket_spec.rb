@@ -42,7 +42,7 @@ RSpec.describe "faye-websocket", :integration do
     pong = false
     closed = nil
     plain = nil
-    em_run(what: "faye conversation") do
+    run_em(8, what: "faye conversation") do
       server = start_thin(faye_app(log))
       base = "#{IntegrationHelpers::HOST}:#{server.port}"
       finish = -> { EM.add_timer(0.05) { EM.stop } if closed && plain }
@@ -78,7 +78,7 @@ RSpec.describe "faye-websocket", :integration do
     closed = nil
     errors = []
     port = closed_port
-    em_run(what: "faye close after a refused connect") do
+    run_em(8, what: "faye close after a refused connect") do
       ws = Faye::WebSocket::Client.new("ws://#{IntegrationHelpers::HOST}:#{port}/")
       ws.on(:error) { |ev| errors << ev.message }
       ws.on(:close) { |ev| closed = ev.code; EM.stop }

@@ -23,7 +23,7 @@ RSpec.describe "mysql2 Mysql2::EM::Client against mariadb-server", :integration 
     ticks = 0
     elapsed = nil
     t0 = now
-    em_run(what: "5 concurrent query results") do
+    run_em(8, what: "5 concurrent query results") do
       EM.add_periodic_timer(0.02) { ticks += 1 }
       5.times do |n|
         client = em_client
@@ -48,7 +48,7 @@ RSpec.describe "mysql2 Mysql2::EM::Client against mariadb-server", :integration 
 
   it "hands SQL errors to the errback as Mysql2::Error, and the client stays usable" do
     r = {}
-    em_run(what: "errors and a query after them") do
+    run_em(8, what: "errors and a query after them") do
       client = em_client
       bad = client.query("SELECT * FROM no_such_table")
       bad.callback { |res| r[:unexpected] = res.to_a; EM.stop }
@@ -70,7 +70,7 @@ RSpec.describe "mysql2 Mysql2::EM::Client against mariadb-server", :integration 
   it "chains 200 queries on one client from its callbacks (insert, then read back), results in order" do
     rows = nil
     count = 0
-    em_run(timeout: 8, what: "200 chained queries") do
+    run_em(8, what: "200 chained queries") do
       client = em_client
       fail_with = ->(e) { rows = e; EM.stop }
       setup = client.query("CREATE TABLE chained (id INT PRIMARY KEY, name VARCHAR(40), data VARBINARY(64))")
@@ -103,7 +103,7 @@ RSpec.describe "mysql2 Mysql2::EM::Client against mariadb-server", :integration 
 
   it "reads a 20,000-row result (several packets' worth) through the watched socket" do
     rows = nil
-    em_run(what: "a 20,000-row result") do
+    run_em(8, what: "a 20,000-row result") do
       client = em_client
       q = client.query("SELECT seq AS n, REPEAT('x', 50) AS pad FROM seq_1_to_20000")
       q.callback { |res| rows = res.to_a; client.close; EM.stop }
@@ -117,7 +117,7 @@ RSpec.describe "mysql2 Mysql2::EM::Client against mariadb-server", :integration 
 
   it "close while a query is in flight detaches the watch: neither callback nor errback runs, the reactor goes on" do
     r = { callback: 0, errback: 0 }
-    em_run(what: "the reactor after an early close") do
+    run_em(8, what: "the reactor after an early close") do
       client = em_client
       q = client.query("SELECT SLEEP(0.3)")
       q.callback { r[:callback] += 1 }

@@ -64,7 +64,7 @@ RSpec.describe "rainbows (use :EventMachine) on the implementation under test", 
     Dir.mktmpdir("em_rust-rainbows") do |dir|
       File.write("#{dir}/config.ru", CONFIG_RU)
       rubyopt = em_rust? ? "-I#{CoreHelpers::LIB_DIR} -rem_rust" : "-reventmachine"
-      port = free_port
+      port = closed_port
       File.write("#{dir}/rainbows.conf", rainbows_config(dir, port))
       child = CoreHelpers::Child.new([RbConfig.ruby, RAINBOWS_BIN, "-c", "#{dir}/rainbows.conf", "#{dir}/config.ru"],
                                      env: child_env.merge("RUBYOPT" => rubyopt))

@@ -290,7 +290,7 @@ RSpec.describe "thin", :integration do
         child = nil
         port = nil
         3.times do # the port is picked before thin binds it: retry if someone took it
-          port = free_port
+          port = closed_port
           child = CoreHelpers::Child.new(
             [RbConfig.ruby, thin_bin, "-R", File.join(dir, "config.ru"), "-a", IntegrationHelpers::HOST,
              "-p", port.to_s, "--max-conns", "2048", "--threaded", "--threadpool-size", "5", "start"],

@@ -104,7 +104,7 @@ RSpec.describe "fuzzing the protocols with malformed peer input" do
     cases = FUZZ_CASES
     failures = []
     quiet do
-      em_run(FUZZ_TIMEOUT + 5) do
+      run_em(FUZZ_TIMEOUT + 5) do
         cases.times do |i|
           seed = FUZZ_SEED * 1_000_003 + i
           rng = Random.new(seed)
@@ -503,7 +503,7 @@ RSpec.describe "fuzzing the protocols with malformed peer input" do
     end
 
     it "fails the connect and closes on a malformed message, then reads nothing more", em_rust_only: "EM raises NoMethodError" do
-      em_run do
+      run_em do
         [pg("R", "\0\0"), "R\0\0\0\0", pg("R", "\0\0\0\5ab")].each do |bad|
           conn, outcomes = make(spec)
           conn.receive_data(bad + pg("Z", "I") + pg("D", ""))

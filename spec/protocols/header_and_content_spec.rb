@@ -16,7 +16,7 @@ RSpec.describe EventMachine::Protocols::HeaderAndContentProtocol do
   end
 
   def exchange(text)
-    em_run do
+    run_em do
       port = em_server(server_class)
       EM.connect("127.0.0.1", port, Module.new {
         define_method(:post_init) do

@@ -22,7 +22,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
   it "GETs with a Host header and parses status, version, headers and content" do
     port = peer("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 4\r\n\r\nbody")
     req = nil
-    em_run do
+    run_em do
       conn = described_class.connect("127.0.0.1", port)
       req = conn.get("/index.html")
       req.callback { EM.stop }
@@ -41,7 +41,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n4\r\n-two\r\n0\r\n\r\n",
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
     done = []
-    em_run do
+    run_em do
       conn = described_class.connect(host: "127.0.0.1", port: port)
       reqs = %w[/1 /2 /3].map { |path| conn.get(uri: path) }
       reqs.each_with_index do |r, i|
@@ -58,7 +58,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
 
   it "POSTs (head only) with the Authorization given" do
     port = peer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    em_run do
+    run_em do
       conn = described_class.connect("127.0.0.1", port)
       conn.post(uri: "/form", authorization: "Basic eDp5").callback { EM.stop }
     end
@@ -68,7 +68,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
   it "fails requests still waiting when the connection closes, and later ones at once" do
     port = peer # accepts, then closes without answering
     outcome = []
-    em_run do
+    run_em do
       conn = described_class.connect("127.0.0.1", port)
       r1 = conn.get("/a")
       r1.errback do
@@ -84,7 +84,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
   it "fails a reply with neither Content-Length nor chunking (internal_error :unsupported_clen)" do
     port = peer("HTTP/1.0 200 OK\r\nX: y\r\n\r\nunframed")
     req = nil
-    em_run do
+    run_em do
       req = described_class.connect("127.0.0.1", port).get("/")
       req.errback { EM.stop }
       req.callback { EM.stop }
@@ -95,7 +95,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
   it "fails a reply that is not HTTP (internal_error :bad_request)" do
     port = peer("SPAM 200 OK\r\n\r\n")
     req = nil
-    em_run do
+    run_em do
       req = described_class.connect("127.0.0.1", port).get("/")
       req.errback { EM.stop }
     end
@@ -108,7 +108,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
     only_em_rust_code(described_class, "EM succeeds with the truncated body")
     port = peer("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nnot fifty")
     outcome = nil
-    em_run do
+    run_em do
       req = described_class.connect("127.0.0.1", port).get("/")
       req.callback { outcome = :ok; EM.stop }
       req.errback { outcome = :failed; EM.stop }
@@ -119,7 +119,7 @@ RSpec.describe EventMachine::Protocols::HttpClient2 do
   it "POSTs a body given as :content" do
     only_em_rust_code(described_class, "EM's post sends no body")
     port = peer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-    em_run do
+    run_em do
       conn = described_class.connect("127.0.0.1", port)
       conn.post(uri: "/up", content: "k=v", contenttype: "text/plain").callback { EM.stop }
     end

@@ -19,7 +19,7 @@ RSpec.describe EventMachine::Protocols::HttpClient do
 
   def fetch(args)
     result = nil
-    em_run do
+    run_em do
       http = described_class.request(args)
       http.callback { |r| result = [:ok, r]; EM.stop }
       http.errback { |r| result = [:failed, r]; EM.stop }
@@ -87,7 +87,7 @@ RSpec.describe EventMachine::Protocols::HttpClient do
       nil
     end
     result = nil
-    em_run do
+    run_em do
       http = described_class.request(host: "127.0.0.1", port: @peer.port, verb: "PATCH")
       http.errback do |r|
         result = r

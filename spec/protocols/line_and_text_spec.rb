@@ -91,7 +91,7 @@ RSpec.describe EventMachine::Protocols::LineAndTextProtocol do
       define_method(:receive_binary_data) { |d| got << [:bin, d] }
       define_method(:unbind) { super(); EM.stop }
     end
-    em_run do
+    run_em do
       port = em_server(server)
       EM.connect("127.0.0.1", port, Module.new {
         def post_init = send_data("one\nb\n")

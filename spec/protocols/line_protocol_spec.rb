@@ -34,7 +34,7 @@ RSpec.describe EventMachine::Protocols::LineProtocol do
       include EM::P::LineProtocol
       define_method(:receive_line) { |line| got << line; EM.stop if line == "end" }
     end
-    em_run do
+    run_em do
       port = em_server(server)
       EM.connect("127.0.0.1", port, Module.new { def post_init = send_data("x y\r\nend\n") })
     end

@@ -202,7 +202,7 @@ RSpec.describe EventMachine::Protocols::LineText2 do
 
     it "frames lines and blocks sent in arbitrary pieces" do
       replies = +""
-      em_run do
+      run_em do
         port = em_server(server_class)
         client = Module.new do
           define_method(:receive_data) do |data|

@@ -39,7 +39,7 @@ RSpec.describe EventMachine::Protocols::Memcache do
   it "sets, gets (several keys, misses as nil), get_hashes and deletes" do
     port = memcached
     seen = []
-    em_run do
+    run_em do
       cache = described_class.connect("127.0.0.1", port)
       value = "two\r\nlines\0and binary".b
       cache.set(:a, value) do |stored|
@@ -71,7 +71,7 @@ RSpec.describe EventMachine::Protocols::Memcache do
   it "sends commands given before the connection is up, once it is" do
     port = memcached
     got = nil
-    em_run do
+    run_em do
       cache = described_class.connect("127.0.0.1", port)
       cache.get("key with spaces") do |v|
         got = v
@@ -84,7 +84,7 @@ RSpec.describe EventMachine::Protocols::Memcache do
 
   it "needs a block for get" do
     port = memcached
-    em_run do
+    run_em do
       cache = described_class.connect("127.0.0.1", port)
       expect { cache.get(:a) }.to raise_error(ArgumentError)
       cache.callback { EM.stop } # connected (stopping earlier makes unbind raise)
@@ -94,7 +94,7 @@ RSpec.describe EventMachine::Protocols::Memcache do
   it "reconnects after losing the connection, and queued commands then go out" do
     port = memcached(drop_first: true)
     got = nil
-    em_run(6) do
+    run_em(6) do
       cache = described_class.connect("127.0.0.1", port)
       cache.set(:k, "v") do
         EM.add_timer(0.2) do # the fake server has dropped the connection by now
@@ -110,7 +110,7 @@ RSpec.describe EventMachine::Protocols::Memcache do
 
   it "raises from unbind when the first connect fails" do
     expect do
-      em_run { described_class.connect("127.0.0.1", closed_port) }
+      run_em { described_class.connect("127.0.0.1", closed_port) }
     end.to raise_error(RuntimeError, "Unable to connect to memcached server")
   end
 end

@@ -13,7 +13,7 @@ RSpec.describe EventMachine::Protocols::ObjectProtocol do
       end
     end
     acks = []
-    em_run do
+    run_em do
       port = em_server(server)
       client = Class.new(EM::Connection) do
         include EM::P::ObjectProtocol
@@ -43,7 +43,7 @@ RSpec.describe EventMachine::Protocols::ObjectProtocol do
       define_method(:receive_object) { |obj| got << obj; EM.stop }
     end
     sent = nil
-    em_run do
+    run_em do
       port = em_server(server)
       client = Class.new(EM::Connection) do
         include json_protocol

@@ -126,7 +126,7 @@ RSpec.describe "EventMachine::Protocols::Postgres3" do
   # Logs in with +password+; returns what connect's callback got.
   def connect_with(port, password)
     outcome = nil
-    em_run do
+    run_em do
       db = EM.connect("127.0.0.1", port, EM::P::Postgres3)
       db.connect("appdb", "alice", password).callback do |*status|
         outcome = status
@@ -157,7 +157,7 @@ RSpec.describe "EventMachine::Protocols::Postgres3" do
   it "runs queries: fields, rows (nil for NULL), command tag, and errors" do
     port = pg_server(:md5)
     results = {}
-    em_run do
+    run_em do
       db = EM.connect("127.0.0.1", port, EM::P::Postgres3)
       db.connect("appdb", "alice", "secret").callback do
         db.query("select 2").callback { |*r| results[:select] = r }

@@ -48,7 +48,7 @@ RSpec.describe EventMachine::DNS::Resolver do
 
   def lookup(name, &tune)
     outcome = nil
-    em_run do
+    run_em do
       req = described_class.resolve(name)
       tune&.call(req)
       req.callback { |addrs| outcome = [:ok, addrs]; EM.stop }

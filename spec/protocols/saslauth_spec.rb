@@ -14,7 +14,7 @@ RSpec.describe EventMachine::Protocols::SASLauth do
     end
     answers = +""
     bytes = counted("alice", "right", "imap", "") + counted("bob", "wrong", "smtp", "EXAMPLE")
-    em_run do
+    run_em do
       port = em_server(server)
       client = Module.new do
         define_method(:post_init) { bytes.each_char { |c| send_data(c) } }
@@ -39,7 +39,7 @@ RSpec.describe EventMachine::Protocols::SASLauth do
         sleep 0.5
       end
       outcomes = []
-      em_run do
+      run_em do
         client = Class.new(EM::Connection) do
           include EM::P::SASLauthclient
         end

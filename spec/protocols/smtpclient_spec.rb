@@ -36,7 +36,7 @@ RSpec.describe EventMachine::Protocols::SmtpClient do
 
   def deliver(args)
     outcome = nil
-    em_run do
+    run_em do
       mail = described_class.send(args)
       mail.callback { |r| outcome = [:ok, r]; EM.add_timer(0.1) { EM.stop } }
       mail.errback { |r| outcome = [:failed, r]; EM.add_timer(0.1) { EM.stop } }
@@ -116,7 +116,7 @@ RSpec.describe EventMachine::Protocols::SmtpClient do
       define_method(:receive_data_chunk) { |lines| got.concat(lines) }
     end
     result = nil
-    em_run do
+    run_em do
       port = em_server(server)
       mail = described_class.send(host: "127.0.0.1", port: port, domain: "c", from: "a@x", to: "b@x",
                                   header: "Subject: s\r\n", body: ".x")

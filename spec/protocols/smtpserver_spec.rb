@@ -9,7 +9,7 @@ RSpec.describe EventMachine::Protocols::SmtpServer do
   # Array of lines.
   def dialog(server_class, script)
     replies = []
-    em_run do
+    run_em do
       port = em_server(server_class)
       client = Class.new(EM::Connection) do
         define_method(:post_init) do

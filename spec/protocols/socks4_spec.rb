@@ -44,7 +44,7 @@ RSpec.describe EventMachine::Protocols::Socks4 do
   it "asks the proxy for the destination, then runs post_init and receive_data as usual" do
     port, requests = proxy(90)
     conn = nil
-    em_run { conn = EM.connect("127.0.0.1", port, client_class, "10.1.2.3", 8080) }
+    run_em { conn = EM.connect("127.0.0.1", port, client_class, "10.1.2.3", 8080) }
     expect(requests).to eq([[4, 1, 8080, 10, 1, 2, 3, ""]])
     expect(conn.log.first).to eq(:post_init)
     expect(conn.log.grep(String).join).to eq("earlyping")
@@ -52,14 +52,14 @@ RSpec.describe EventMachine::Protocols::Socks4 do
 
   it "resolves a host name to its IPv4 address" do
     port, requests = proxy(90)
-    em_run { EM.connect("127.0.0.1", port, client_class, "localhost", 80) }
+    run_em { EM.connect("127.0.0.1", port, client_class, "localhost", 80) }
     expect(requests.first[3..6]).to eq([127, 0, 0, 1])
   end
 
   it "closes the connection when the proxy refuses, keeping its reply code" do
     port, = proxy(91)
     conn = nil
-    em_run { conn = EM.connect("127.0.0.1", port, client_class, "10.0.0.1", 25) }
+    run_em { conn = EM.connect("127.0.0.1", port, client_class, "10.0.0.1", 25) }
     expect(conn.log).to eq([[:unbind, 91]])
   end
 end

@@ -46,7 +46,7 @@ RSpec.describe EventMachine::Protocols::Stomp do
         EM.stop if frames.size == 3
       end
     end
-    em_run { EM.connect("127.0.0.1", @peer.port, client) }
+    run_em { EM.connect("127.0.0.1", @peer.port, client) }
     expect(received_by_peer).to start_with("CONNECT\nlogin:u\n")
     expect(frames).to eq([
       ["CONNECTED", { "session" => "s1" }, ""],

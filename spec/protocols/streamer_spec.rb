@@ -22,7 +22,7 @@ RSpec.describe "EM::FileStreamer and EM::IOStreamer" do
   def served(&start)
     received = +"".b
     outcome = nil
-    em_run(8) do
+    run_em(8) do
       port = em_server(Module.new do
         define_method(:post_init) do
           d = start.call(self)

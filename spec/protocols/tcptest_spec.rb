@@ -4,7 +4,7 @@ RSpec.describe EventMachine::Protocols::TcpConnectTester do
   it "succeeds with the time it took when the port accepts, and closes" do
     outcome = nil
     accepted = false
-    em_run do
+    run_em do
       port = em_server(Module.new { define_method(:unbind) { EM.stop } }) { accepted = true }
       t = described_class.test("127.0.0.1", port)
       t.callback { |secs| outcome = [:open, secs] }
@@ -17,7 +17,7 @@ RSpec.describe EventMachine::Protocols::TcpConnectTester do
 
   it "fails with the time it took when the port is closed" do
     outcome = nil
-    em_run do
+    run_em do
       t = described_class.test("127.0.0.1", closed_port)
       t.callback { outcome = :open; EM.stop }
       t.errback { |secs| outcome = [:closed, secs]; EM.stop }

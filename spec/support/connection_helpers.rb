@@ -1,5 +1,5 @@
 # frozen_string_literal: true
-# Helpers for spec/connections: a reactor run with a deadline, ports that are
+# Helpers for spec/connections (run_em is in core_helpers.rb): ports that are
 # sure to refuse, a listener whose backlog is full (so connects hang), polling
 # inside the reactor, and small handlers the specs share. Everything binds to
 # loopback only.
@@ -36,22 +36,6 @@ module ConnectionHelpers
     def unbind(reason)
       @on_unbind&.call(@data, reason)
     end
-  end
-
-  # Runs a reactor, with `blk` as its run block, that must stop by itself
-  # (EM.stop) within `limit` seconds. A safety timer stops it otherwise, and
-  # then this raises: a spec that forgot to stop fails, never hangs.
-  def run_em(limit = 5, &blk)
-    limit = bound(limit)
-    timed_out = false
-    EM.run do
-      EM.add_timer(limit) do
-        timed_out = true
-        EM.stop
-      end
-      blk.call
-    end
-    raise "the reactor did not stop by itself within #{limit}s" if timed_out
   end
 
   # Inside the reactor: polls `cond` every 10 ms and calls `then_blk` once it

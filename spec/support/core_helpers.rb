@@ -1,9 +1,11 @@
 # frozen_string_literal: true
-# Helpers for spec/core: a monotonic clock, timing bounds that stretch under
-# GC.stress, and child Ruby processes (for anything that kills, forks, changes
+# Helpers for every spec: a monotonic clock, timing bounds that stretch under
+# GC.stress, the reactor run with a watchdog (run_em), a closed port, and child
+# Ruby processes (for anything that kills, forks, changes
 # process-wide settings or could hang) that load the implementation under test
 # and are always waited for with a deadline.
 require "rbconfig"
+require "socket"
 
 module CoreHelpers
   LIB_DIR = File.expand_path("../../lib", __dir__)
@@ -15,6 +17,32 @@ module CoreHelpers
   # Timing bounds are written for a loaded 2-core CI box; under GC.stress every
   # Ruby step is far slower, so they stretch (a missing wakeup still fails).
   def bound(seconds) = ENV["GC_STRESS"] ? seconds * 20 : seconds
+
+  # Runs a reactor, with the block as its run block, that must stop by itself
+  # (EM.stop) within `limit` seconds, stretched by `bound` under GC.stress. A
+  # watchdog timer stops it otherwise, and then this raises naming `what`: a spec
+  # that never stops fails, it does not hang.
+  def run_em(limit = 5, what: "EM.stop", &blk)
+    limit = bound(limit)
+    timed_out = false
+    EM.run do
+      EM.add_timer(limit) do
+        timed_out = true
+        EM.stop
+      end
+      blk.call
+    end
+    raise "watchdog: no #{what} within #{limit}s (the reactor did not stop by itself)" if timed_out
+  end
+
+  # A TCP port on 127.0.0.1 with nothing listening on it (bound, then released):
+  # a connect to it is refused, and a server may bind it.
+  def closed_port
+    server = TCPServer.new("127.0.0.1", 0)
+    server.addr[1]
+  ensure
+    server&.close
+  end
 
   def median(values)
     s = values.sort

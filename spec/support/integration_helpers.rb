@@ -92,20 +92,9 @@ module IntegrationHelpers
     end
 
     def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-
-    # A TCP port on 127.0.0.1 with nothing listening on it (bound, then released).
-    def closed_port
-      s = TCPServer.new(HOST, 0)
-      port = s.addr[1]
-      s.close
-      port
-    end
-    alias free_port closed_port
   end
 
   def now = IntegrationHelpers.now
-  def closed_port = IntegrationHelpers.closed_port
-  def free_port = IntegrationHelpers.free_port
 
   # Call in before(:context): loads the gems (once per process) and skips the
   # group when a Debian package is not installed. A gem that fails to load fails
@@ -117,19 +106,7 @@ module IntegrationHelpers
     skip("Debian package(s) not installed: #{pkgs.join(' ')} (apt-get install -y #{pkgs.join(' ')})")
   end
 
-  # ---- reactors -------------------------------------------------------------
-
-  # Runs the reactor on this thread. The block runs inside it and is expected to
-  # call EM.stop; a watchdog stops the reactor after `timeout` seconds and the
-  # example fails naming `what`.
-  def em_run(timeout: 8, what: "the reactor to be stopped by the example")
-    fired = false
-    EM.run do
-      EM.add_timer(timeout) { fired = true; EM.stop }
-      yield
-    end
-    raise "watchdog: no #{what} within #{timeout}s" if fired
-  end
+  # ---- reactors (run_em, the watchdog run, is in core_helpers.rb) -----------
 
   # Runs the reactor on this thread. The block runs inside it (start servers
   # there) and returns a callable, which then runs on its own Ruby thread, where

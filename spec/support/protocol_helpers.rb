@@ -1,6 +1,6 @@
 # frozen_string_literal: true
-# Helpers for spec/protocols: a reactor run with its own deadline, loopback
-# servers on ephemeral ports (EM servers and plain-Ruby fake peers on
+# Helpers for spec/protocols (run_em and closed_port are in core_helpers.rb):
+# loopback servers on ephemeral ports (EM servers and plain-Ruby fake peers on
 # threads), and a way to tell whose protocol code is under test.
 require "socket"
 
@@ -9,33 +9,11 @@ module ProtocolHelpers
 
   module_function
 
-  # Runs the reactor around the block; fails the example (after stopping the
-  # reactor) if EM.stop has not been called within +limit+ seconds.
-  def em_run(limit = 5, &blk)
-    timed_out = false
-    EM.run do
-      EM.add_timer(limit) do
-        timed_out = true
-        EM.stop
-      end
-      blk.call
-    end
-    raise "the reactor was still running after #{limit}s" if timed_out
-  end
-
   # Starts an EM TCP server on 127.0.0.1 and an ephemeral port.
   # @return [Integer] the port
   def em_server(handler = nil, *args, &blk)
     sig = EM.start_server("127.0.0.1", 0, handler, *args, &blk)
     Socket.unpack_sockaddr_in(EM.get_sockname(sig)).first
-  end
-
-  # A port nothing listens on (bound, then released).
-  def closed_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
   end
 
   # True when +const+ (a Module, or a method of one) is the real

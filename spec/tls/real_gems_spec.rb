@@ -30,7 +30,7 @@ RSpec.describe "real gems over TLS", :integration do
     # [status, body, requests seen] or [:error, message, requests seen].
     def https_get(url, tls, server_opts: certs.server_opts)
       got = nil
-      em_run(timeout: bound(8), what: "em-http response") do
+      run_em(8, what: "em-http response") do
         port, requests = start_https_responder(server_opts)
         http = EM::HttpRequest.new(url.sub("PORT", port.to_s), tls: tls, connect_timeout: 5, inactivity_timeout: 5).get
         http.callback { got = [http.response_header.status, http.response, requests.dup]; EM.stop }
@@ -64,7 +64,7 @@ RSpec.describe "real gems over TLS", :integration do
       requests = nil
       callback = false
       expect do
-        em_run(timeout: bound(8), what: "em-http failure") do
+        run_em(8, what: "em-http failure") do
           port, requests = start_https_responder(@server_opts)
           http = EM::HttpRequest.new("https://127.0.0.1:#{port}/", tls: { verify_peer: true, cert_chain_file: certs.ca_file }).get
           http.callback { callback = true; EM.stop }
@@ -79,7 +79,7 @@ RSpec.describe "real gems over TLS", :integration do
       @server_opts = { private_key_file: certs.server_key_file, cert_chain_file: certs.wrong_host_cert_file }
       requests = nil
       expect do
-        em_run(timeout: bound(8), what: "em-http failure") do
+        run_em(8, what: "em-http failure") do
           port, requests = start_https_responder(@server_opts)
           http = EM::HttpRequest.new("https://127.0.0.1:#{port}/", tls: { verify_peer: true, cert_chain_file: certs.ca_file }).get
           http.callback { EM.stop }
@@ -148,7 +148,7 @@ RSpec.describe "real gems over TLS", :integration do
     it "em-http-request https to thin --ssl in the same reactor" do
       use_gems(:em_http)
       got = nil
-      em_run(timeout: bound(8), what: "em-http response from thin") do
+      run_em(8, what: "em-http response from thin") do
         port = start_ssl_thin(verify_peer: false).port
         http = EM::HttpRequest.new("https://127.0.0.1:#{port}/from-em", tls: { verify_peer: true, cert_chain_file: certs.ca_file }).get
         http.callback { got = [http.response_header.status, http.response]; EM.stop }
@@ -172,7 +172,7 @@ RSpec.describe "real gems over TLS", :integration do
       child = nil
       port = nil
       3.times do # the port is picked before thin binds it: retry if someone took it
-        port = free_port
+        port = closed_port
         child = CoreHelpers::Child.new(
           [RbConfig.ruby, thin_bin, "-R", File.join(tmpdir, "config.ru"), "-a", IntegrationHelpers::HOST, "-p", port.to_s,
            "--ssl", "--ssl-key-file", certs.server_key_file, "--ssl-cert-file", certs.chain_file, "start"],
