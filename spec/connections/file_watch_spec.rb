@@ -67,6 +67,8 @@ RSpec.describe "EM.watch_file (inotify)" do
       EM.add_timer(0.05) { File.write(File.join(tmpdir, "new.txt"), "x") }
       stop_when(what: "file_modified") { log.include?([:modified, tmpdir]) }
     end
+    expect(log).to include([:modified, tmpdir])
+    expect(log.last).to eq([:unbind]) # EM.stop ends the watch
   end
 
   it "reports modification, move and deletion in turn on one watch; the deletion ends it" do
