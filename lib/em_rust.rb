@@ -18,6 +18,8 @@
 #   watch_file, watch_process, open_keyboard                             em_rust/watches.rb
 #   FileWatch, ProcessWatch                                              em/file_watch.rb, em/process_watch.rb
 #   EM.system, DeferrableChildProcess                                    em/processes.rb
+#   EM::FiberScheduler (Fiber.schedule on the reactor), Deferrable#wait  em/fiber_scheduler.rb, em/deferrable.rb
+#   EM.fiber                                                             em_rust/reactor.rb
 #   the RethinkDB client                                                 em_rust/rethinkdb.rb
 #   exceptions                                                           em_rust/errors.rb
 #   epoll?, kqueue?, ssl?, descriptor table size                         em_rust/capabilities.rb
@@ -61,6 +63,7 @@ require_relative "em/connection"
 require_relative "em_rust/tls"
 require_relative "em/file_watch"
 require_relative "em/process_watch"
+require_relative "em/fiber_scheduler"
 require_relative "em/processes"
 require_relative "em/streamer"
 require_relative "em/io_streamer"

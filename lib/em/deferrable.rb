@@ -1,4 +1,5 @@
 # frozen_string_literal: true
+require "timeout"
 
 module EventMachine
   # Mixin for an object whose outcome arrives later. Consumers attach blocks with
@@ -103,6 +104,67 @@ module EventMachine
       set_deferred_status(:failed, *args)
     end
     alias set_deferred_failure fail
+
+    # In a non-blocking fiber under a fiber scheduler (EM.fiber, Fiber.schedule
+    # inside EM.run): suspends the fiber until this settles. Returns the callback's
+    # value (several values: an Array); on failure raises the errback's value if
+    # it is an Exception, else a DeferrableFailure carrying the values. With
+    # +timeout+ (seconds) raises Timeout::Error and leaves the deferrable as it is.
+    def wait(timeout = nil)
+      fiber = Fiber.current
+      scheduler = Fiber.scheduler
+      if fiber.blocking? || scheduler.nil?
+        raise FiberError, "Deferrable#wait suspends a non-blocking fiber (EM.fiber or Fiber.schedule); " \
+                          "this is #{fiber.blocking? ? 'a blocking fiber (the root fiber runs the reactor)' : 'a thread without a fiber scheduler'}"
+      end
+
+      outcome = nil
+      waiting = false
+      settle = ->(kind, values) do
+        outcome = [kind, values]
+        scheduler.unblock(self, fiber) if waiting
+      end
+      on_success = proc { |*values| settle.call(:succeeded, values) }
+      on_failure = proc { |*values| settle.call(:failed, values) }
+      callback(&on_success)
+      errback(&on_failure)
+      unless outcome
+        waiting = true
+        deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+        begin
+          until outcome
+            left = deadline && deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+            break if left && left <= 0
+
+            scheduler.block(self, left)
+          end
+        ensure
+          waiting = false
+          cancel_callback(on_success)
+          cancel_errback(on_failure)
+        end
+      end
+      raise Timeout::Error, "Deferrable#wait: not settled within #{timeout} s" unless outcome
+
+      kind, values = outcome
+      if kind == :succeeded
+        values.size <= 1 ? values.first : values
+      elsif values.size == 1 && values.first.is_a?(Exception)
+        raise values.first
+      else
+        raise DeferrableFailure.new(values)
+      end
+    end
+  end
+
+  # Deferrable#wait's error for a failure whose values are not one Exception.
+  class DeferrableFailure < StandardError
+    attr_reader :values
+
+    def initialize(values)
+      @values = values
+      super("the deferrable failed with #{values.inspect}")
+    end
   end
 
   # A bare Deferrable, for returning "a result later" without a class of your own.

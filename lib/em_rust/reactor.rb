@@ -27,12 +27,33 @@ module EventMachine
         @reactor_pid = Process.pid
         @reactor_thread = Thread.current
         @reactor_running = true
+        fibers = FiberScheduler.attach
         add_timer(0, code) if code
         run_machine
       ensure
-        shut_down
+        begin
+          FiberScheduler.detach(fibers) if fibers
+        ensure
+          shut_down
+        end
       end
       nil
+    end
+
+    # Runs the block in a new non-blocking fiber on the reactor (see
+    # em/fiber_scheduler.rb): blocking calls in it suspend it, not the loop.
+    # Returns the Fiber.
+    def fiber(&block)
+      raise ArgumentError, "EM.fiber needs a block" unless block
+      raise RuntimeError, "EM.fiber: the reactor is not running" unless reactor_running?
+      raise RuntimeError, "EM.fiber must be called on the reactor thread" unless reactor_thread?
+
+      scheduler = Fiber.scheduler
+      unless scheduler.is_a?(FiberScheduler)
+        raise RuntimeError, "EM.fiber: this thread's fiber scheduler is a #{scheduler.class}, not EM::FiberScheduler"
+      end
+
+      scheduler.fiber(&block)
     end
 
     # Runs the block in a reactor, then stops it.

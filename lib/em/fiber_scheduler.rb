@@ -1,0 +1,457 @@
+# frozen_string_literal: true
+require "io/nonblock"
+require "io/wait"
+require "socket"
+require "timeout"
+
+module EventMachine
+  # A Fiber::Scheduler (Ruby 3.1's interface) on the EventMachine reactor: in a
+  # non-blocking fiber, blocking Ruby code (IO, sleep, Queue#pop, Mutex,
+  # Timeout.timeout, Process.wait, DNS) suspends the fiber and the loop goes on.
+  # Waits are EM registrations: an EM.watch of the fd, an EM timer, the defer pool
+  # for getaddrinfo, watch_process for a child. Fibers are resumed on the reactor
+  # thread from EM callbacks; wake-ups from other threads go through next_tick.
+  #
+  # Two ways to use it:
+  #   Fiber.set_scheduler(EM::FiberScheduler.new)   # stand-alone: the fibers run
+  #   Fiber.schedule { ... }                          # in an EM.run when the thread
+  #                                                   # ends, or on scheduler.run
+  #   EM.run { EM.fiber { ... } }                     # inside EM.run (reactor.rb
+  #                                                   # installs one per run)
+  #
+  # Only fibers this scheduler started are suspended. Any other non-blocking fiber
+  # (em-synchrony's, a user's Fiber.new) blocks the thread as it would without a
+  # scheduler, so classic EM code behaves as before.
+  class FiberScheduler
+    # Raised into every fiber still suspended when the reactor stops (an Exception,
+    # so that `rescue => e` in the fiber does not keep it alive; ensure blocks run).
+    class Stopped < Exception # rubocop:disable Lint/InheritException
+      def initialize(msg = "the reactor stopped while this fiber was waiting") = super
+    end
+
+    # A wake-up that raises in the woken fiber instead of returning a value.
+    Raise = Struct.new(:error)
+    # One suspension: what woke it may only wake this one (`kind` :io, :sleep, :block...).
+    Wait = Struct.new(:kind)
+
+    # +attached+: installed by EM.run for that run only (see FiberScheduler.attach).
+    def initialize(attached: false)
+      @attached = attached
+      @stopping = false
+      @wait_timers = {}.compare_by_identity # Wait => its timeout timer
+      @fibers = {}              # the fibers started here that have not finished
+      @waits = {}               # fiber => its current Wait
+      @unblocked = Thread::Queue.new # fibers unblocked (from any thread), drained on the loop
+      @pending = []             # reactor work asked for before the loop ran
+      @watches = {}             # fd => IOWatch
+      @loop = false             # the reactor runs this scheduler's waits
+      @owns_loop = false        # run started the EM.run it is in
+      @closed = false
+    end
+
+    # -- the reactor's side (called by EM.run) ------------------------------------
+
+    # EM.run's start: the thread's scheduler if it is one of these, else a new one
+    # for this run (nil if the thread has some other scheduler).
+    def self.attach
+      current = Fiber.scheduler
+      scheduler = if current.nil?
+                    new(attached: true).tap { |s| Fiber.set_scheduler(s) }
+                  elsif current.is_a?(FiberScheduler)
+                    current
+                  end
+      scheduler&.reactor_started
+      scheduler
+    end
+
+    # EM.run's end, while the connections are still open: the suspended fibers end.
+    def self.detach(scheduler)
+      scheduler.reactor_stopping
+    ensure
+      Fiber.set_scheduler(nil) if scheduler.attached? && Fiber.scheduler.equal?(scheduler)
+    end
+
+    def attached? = @attached
+
+    # The loop is running on this thread: the waits asked for before it start.
+    def reactor_started
+      @loop = true
+      @pending.shift.call until @pending.empty?
+      drain_unblocked
+    end
+
+    # The loop is ending: every suspended fiber gets Stopped; nothing waits again.
+    def reactor_stopping
+      @loop = false
+      @stopping = true
+      first_error = nil
+      @waits.keys.each do |fiber|
+        begin
+          wake(fiber, @waits[fiber], Raise.new(Stopped.new))
+        rescue Stopped
+          nil
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          first_error ||= e
+        end
+      end
+      @watches.each_value(&:detach)
+      @watches.clear
+      raise first_error if first_error
+    ensure
+      @stopping = false
+    end
+
+    # Runs the loop until no fiber started here is left (stand-alone use).
+    def run
+      return if @fibers.empty? || EM.reactor_running?
+
+      @owns_loop = true
+      EM.run
+    ensure
+      @owns_loop = false
+    end
+
+    # Called by Ruby when the thread ends or the scheduler is replaced.
+    def close
+      return if @closed
+
+      run unless @loop || @attached
+      reactor_stopping if @loop
+      @closed = true
+    end
+
+    def closed? = @closed
+
+    # -- Fiber::Scheduler hooks ----------------------------------------------------
+
+    # Fiber.schedule: a non-blocking fiber, started at once.
+    def fiber(&block)
+      raise ArgumentError, "EM::FiberScheduler#fiber needs a block" unless block
+      raise FiberError, "the fiber scheduler is closed" if @closed
+
+      fiber = Fiber.new(blocking: false) do
+        block.call
+      ensure
+        finished(Fiber.current)
+      end
+      @fibers[fiber] = true
+      fiber.resume
+      fiber
+    end
+
+    def io_wait(io, events, timeout)
+      return outside { io.wait(events, timeout) && events } unless ours?
+
+      wait = Wait.new(:io)
+      fiber = Fiber.current
+      on_loop do
+        watch_for(io).add(fiber, wait, events)
+        wait_timer(fiber, wait, timeout, false)
+      end
+      suspend(wait)
+    ensure
+      @watches[io.fileno]&.remove(fiber) if fiber && !io.closed?
+    end
+
+    # IO reads and writes in a fiber: non-blocking syscalls, waiting on the reactor
+    # when the fd is not ready. A blocking fd (a tty, a file) or another fiber's IO
+    # is read or written as Ruby would without a scheduler. (Ruby calls these hooks
+    # again from inside read_nonblock; `outside` runs it in a blocking fiber, where
+    # no hook fires. The syscalls go through an unbuffered IO on the same fd: the
+    # hook is called while Ruby's own buffers of +io+ are in use.)
+    def io_read(io, buffer, length, offset = 0)
+      done = 0
+      fd = raw(io)
+      waits = ours? && fd.nonblock?
+      loop do
+        want = buffer.size - offset - done
+        data = outside do
+          waits ? fd.read_nonblock(want, exception: false) : fd.readpartial(want)
+        rescue EOFError
+          nil
+        end
+        case data
+        when :wait_readable then io_wait(io, IO::READABLE, nil)
+        when nil then return done
+        else
+          buffer.set_string(data, offset + done)
+          done += data.bytesize
+          return done if done >= length
+        end
+      end
+    rescue SystemCallError => e
+      -e.errno
+    end
+
+    def io_write(io, buffer, length, offset = 0)
+      done = 0
+      fd = raw(io)
+      waits = ours? && fd.nonblock?
+      loop do
+        chunk = buffer.get_string(offset + done, buffer.size - offset - done)
+        wrote = outside { waits ? fd.write_nonblock(chunk, exception: false) : fd.syswrite(chunk) }
+        if wrote == :wait_writable
+          io_wait(io, IO::WRITABLE, nil)
+        else
+          done += wrote
+          return done if done >= length || done >= buffer.size - offset
+        end
+      end
+    rescue SystemCallError => e
+      -e.errno
+    end
+
+    def kernel_sleep(duration = nil)
+      return outside { duration ? sleep(duration) : sleep } unless ours?
+
+      wait = Wait.new(:sleep)
+      fiber = Fiber.current
+      on_loop { wait_timer(fiber, wait, duration, true) }
+      suspend(wait)
+    end
+
+    # Mutex, Queue, ConditionVariable, Thread#join: suspends until unblock (or the
+    # timeout: returns false).
+    def block(blocker, timeout = nil)
+      return block_thread(timeout) unless ours?
+
+      wait = Wait.new(:block)
+      fiber = Fiber.current
+      on_loop { wait_timer(fiber, wait, timeout, false) }
+      suspend(wait)
+    end
+
+    # Any thread: the fiber resumes on the reactor thread at its next turn.
+    def unblock(_blocker, fiber)
+      if (q = @thread_blocks&.[](fiber))
+        q << true
+        return
+      end
+      @unblocked << fiber
+      EM.next_tick { drain_unblocked } if @loop
+    end
+
+    # Timeout.timeout in a fiber: a reactor timer raises into it if it is still waiting.
+    def timeout_after(duration, klass, *message, &block)
+      return outside { Timeout.timeout(duration, klass, *message, &block) } unless ours?
+
+      fiber = Fiber.current
+      timer = nil
+      on_loop do
+        timer = EM.add_timer(duration) do
+          timer = nil
+          wait = @waits[fiber]
+          wake(fiber, wait, Raise.new(klass.new(*message.compact))) if wait
+        end
+      end
+      yield duration
+    ensure
+      EM.cancel_timer(timer) if timer
+    end
+
+    # Process.wait in a fiber: the child's pidfd on the reactor where it can
+    # (em_rust, one pid), else the wait on the defer pool.
+    def process_wait(pid, flags)
+      return outside { Process::Status.wait(pid, flags) } if !ours? || flags.anybits?(Process::WNOHANG)
+
+      wait = Wait.new(:process)
+      fiber = Fiber.current
+      on_loop do
+        if pid.positive? && EM.respond_to?(:watch_process) && defined?(EventMachine::EM_RUST_VERSION)
+          EM.watch_process(pid, ProcessExit, self, fiber, wait)
+        else
+          off_loop(fiber, wait) { Process::Status.wait(pid, flags) }
+        end
+      end
+      status = suspend(wait)
+      status.is_a?(Process::Status) ? status : outside { Process::Status.wait(pid, flags) }
+    end
+
+    # getaddrinfo on the defer pool; addresses in the system's order, `%iface` stripped.
+    def address_resolve(hostname)
+      host = hostname.sub(/%.*\z/, "")
+      return [host] if numeric_address?(host)
+      return outside { resolve(host) } unless ours?
+
+      wait = Wait.new(:resolve)
+      fiber = Fiber.current
+      on_loop { off_loop(fiber, wait) { resolve(host) } }
+      suspend(wait)
+    end
+
+    # -- helpers (used by EM.fiber, Deferrable#wait and the watch classes) ---------
+
+    # Whether the current fiber is one this scheduler may suspend.
+    def ours? = @fibers.key?(Fiber.current)
+
+    # Suspends the current fiber until something wakes this wait; returns what it
+    # was woken with, or raises it.
+    def suspend(wait)
+      fiber = Fiber.current
+      @waits[fiber] = wait
+      value = Fiber.yield
+      raise value.error if value.is_a?(Raise)
+
+      value
+    ensure
+      @waits.delete(fiber) if @waits[fiber].equal?(wait)
+      timer = @wait_timers.delete(wait)
+      EM.cancel_timer(timer) if timer && EM.reactor_running?
+    end
+
+    # Resumes `fiber` with `value` if it is still in `wait` (each wait wakes once).
+    def wake(fiber, wait, value)
+      return unless wait && @waits[fiber].equal?(wait)
+
+      @waits.delete(fiber)
+      fiber.resume(value)
+    end
+
+    private
+
+    def finished(fiber)
+      @fibers.delete(fiber)
+      @waits.delete(fiber)
+      EM.stop if @owns_loop && @fibers.empty? && EM.reactor_running?
+    end
+
+    # Reactor work: now if the loop runs on this thread, else when it starts.
+    def on_loop(&work)
+      raise Stopped if @closed || @stopping
+
+      if @loop
+        work.call
+      else
+        @pending << work
+      end
+    end
+
+    def wait_timer(fiber, wait, seconds, value)
+      return unless seconds
+
+      @wait_timers[wait] = EM.add_timer(seconds) do
+        @wait_timers.delete(wait)
+        wake(fiber, wait, value)
+      end
+    end
+
+    def drain_unblocked
+      until @unblocked.empty?
+        fiber = @unblocked.pop
+        wait = @waits[fiber]
+        wake(fiber, wait, true) if wait && %i[block sleep].include?(wait.kind)
+      end
+    end
+
+    # The block on the defer pool; its value (or exception) wakes the fiber.
+    def off_loop(fiber, wait)
+      EM.defer(proc do
+        yield
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        Raise.new(e)
+      end, proc { |result| wake(fiber, wait, result) })
+    end
+
+    # Runs the block in a blocking fiber: no hook fires there, so it blocks the
+    # thread as Ruby would without a scheduler.
+    def outside(&block) = Fiber.new(blocking: true, &block).resume
+
+    # A fiber this scheduler did not start blocks the thread until unblocked.
+    def block_thread(timeout)
+      q = Thread::Queue.new
+      (@thread_blocks ||= {}.compare_by_identity)[Fiber.current] = q
+      outside do
+        if timeout
+          deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+          sleep 0.001 while q.empty? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+          !q.empty?
+        else
+          q.pop
+          true
+        end
+      end
+    ensure
+      @thread_blocks.delete(Fiber.current)
+    end
+
+    # An unbuffered IO for +io+'s fd (never closes it).
+    def raw(io)
+      fd = io.fileno
+      cached = (@raw ||= {})[fd]
+      return cached if cached && !cached.closed?
+
+      @raw[fd] = IO.for_fd(fd, autoclose: false).tap(&:binmode)
+    end
+
+    def watch_for(io)
+      @watches[io.fileno] ||= EM.watch(io, IOWatch, self, io.fileno)
+    end
+
+    def forget_watch(fd) = @watches.delete(fd)
+
+    def numeric_address?(host)
+      host.match?(/\A\d{1,3}(\.\d{1,3}){3}\z/) || (host.include?(":") && host.match?(/\A[\h:.]+\z/))
+    end
+
+    def resolve(host)
+      Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq
+    end
+
+    # The readiness of one fd for the fibers waiting on it.
+    class IOWatch < EventMachine::Connection
+      def initialize(scheduler, fd)
+        super()
+        @scheduler = scheduler
+        @fd_number = fd
+        @waiters = {} # fiber => [wait, events]
+      end
+
+      def add(fiber, wait, events)
+        @waiters[fiber] = [wait, events]
+        interest
+      end
+
+      def remove(fiber)
+        return unless @waiters.delete(fiber)
+
+        if @waiters.empty?
+          detach
+          @scheduler.__send__(:forget_watch, @fd_number)
+        else
+          interest
+        end
+      end
+
+      def notify_readable = ready(IO::READABLE)
+      def notify_writable = ready(IO::WRITABLE)
+
+      private
+
+      def interest
+        wanted = @waiters.values.inject(0) { |all, (_, events)| all | events }
+        self.notify_readable = wanted.anybits?(IO::READABLE | IO::PRIORITY)
+        self.notify_writable = wanted.anybits?(IO::WRITABLE)
+      end
+
+      def ready(event)
+        @waiters.to_a.each do |fiber, (wait, events)|
+          @scheduler.wake(fiber, wait, event) if events.anybits?(event) || (event == IO::READABLE && events.anybits?(IO::PRIORITY))
+        end
+      end
+    end
+
+    # A watched child's exit: the waiting fiber reaps it.
+    class ProcessExit < EventMachine::ProcessWatch
+      def initialize(scheduler, fiber, wait)
+        super()
+        @scheduler = scheduler
+        @fiber = fiber
+        @wait = wait
+      end
+
+      def process_exited
+        @scheduler.wake(@fiber, @wait, :exited)
+      end
+    end
+  end
+end
