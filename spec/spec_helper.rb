@@ -10,6 +10,8 @@ case EM_IMPL
 when "em_rust"
   $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
   require "em_rust"
+  # EM_CALLBACKS_IN_FIBERS=1: the suite with every callback in a fiber (issue 11).
+  EM.callbacks_in_fibers = true if ENV["EM_CALLBACKS_IN_FIBERS"]
 when "eventmachine"
   # RSpec puts ./lib on the load path; the real gem must not find our eventmachine.rb.
   project_lib = File.expand_path("../lib", __dir__)

@@ -33,12 +33,18 @@ module EventMachine
     Raise = Struct.new(:error)
     # One suspension: what woke it may only wake this one (`kind` :io, :sleep, :block...).
     Wait = Struct.new(:kind)
+    # A throw out of a fiber (a throw cannot cross fibers): thrown again by the
+    # code that resumed it, so that it reaches a catch around EM.run as it would
+    # without fibers.
+    Thrown = Struct.new(:tag, :value)
 
     # +attached+: installed by EM.run for that run only (see FiberScheduler.attach).
     def initialize(attached: false)
       @attached = attached
       @stopping = false
       @wait_timers = {}.compare_by_identity # Wait => its timeout timer
+      @serial = {}              # key => calls waiting for that key's running one
+      @idle = []                # pool fibers parked between callbacks
       @fibers = {}              # the fibers started here that have not finished
       @waits = {}               # fiber => its current Wait
       @unblocked = Thread::Queue.new # fibers unblocked (from any thread), drained on the loop
@@ -94,6 +100,8 @@ module EventMachine
           first_error ||= e
         end
       end
+      @idle.pop.resume(nil) until @idle.empty?
+      @serial.clear
       @watches.each_value(&:detach)
       @watches.clear
       raise first_error if first_error
@@ -131,16 +139,22 @@ module EventMachine
 
       fiber = Fiber.new(blocking: false) do
         block.call
+      rescue UncaughtThrowError => e
+        Thrown.new(e.tag, e.value)
       ensure
         finished(Fiber.current)
       end
       @fibers[fiber] = true
-      fiber.resume
+      resume(fiber)
       fiber
     end
 
     def io_wait(io, events, timeout)
       return outside { io.wait(events, timeout) && events } unless ours?
+
+      ready = ready_now(io, events)
+      return ready if ready.positive?
+      return false if timeout&.zero?
 
       wait = Wait.new(:io)
       fiber = Fiber.current
@@ -161,7 +175,7 @@ module EventMachine
     # hook is called while Ruby's own buffers of +io+ are in use.)
     def io_read(io, buffer, length, offset = 0)
       done = 0
-      fd = raw(io)
+      fd = raw(io, "rb")
       waits = ours? && fd.nonblock?
       loop do
         want = buffer.size - offset - done
@@ -185,7 +199,7 @@ module EventMachine
 
     def io_write(io, buffer, length, offset = 0)
       done = 0
-      fd = raw(io)
+      fd = raw(io, "wb")
       waits = ours? && fd.nonblock?
       loop do
         chunk = buffer.get_string(offset + done, buffer.size - offset - done)
@@ -279,6 +293,26 @@ module EventMachine
       suspend(wait)
     end
 
+    # -- EM.callbacks_in_fibers ----------------------------------------------------
+
+    # Fibers kept parked for the next callbacks.
+    POOL_SIZE = 64
+
+    # Runs receiver.method(*args) in a pool fiber. Calls with the same +key+ (a
+    # connection's signature) run one at a time in order: while one is suspended
+    # the later ones wait. An exception propagates to the caller, or to whatever
+    # resumed the fiber, as a callback's would. After the loop: a plain call.
+    def dispatch(key, receiver, method, *args)
+      return receiver.__send__(method, *args) unless @loop
+
+      if key && (queue = @serial[key])
+        queue << [receiver, method, args]
+        return
+      end
+      @serial[key] = [] if key
+      resume(@idle.pop || pool_fiber, [key, receiver, method, args])
+    end
+
     # -- helpers (used by EM.fiber, Deferrable#wait and the watch classes) ---------
 
     # Whether the current fiber is one this scheduler may suspend.
@@ -304,10 +338,66 @@ module EventMachine
       return unless wait && @waits[fiber].equal?(wait)
 
       @waits.delete(fiber)
-      fiber.resume(value)
+      resume(fiber, value)
+    end
+
+    # Resumes a fiber; a throw that ended it is thrown on from here.
+    def resume(fiber, value = nil)
+      result = fiber.resume(value)
+      throw result.tag, result.value if result.is_a?(Thrown)
+
+      result
     end
 
     private
+
+    def pool_fiber
+      fiber = Fiber.new(blocking: false) do |job|
+        while job
+          run_serial(*job)
+          job = park
+        end
+      rescue UncaughtThrowError => e
+        Thrown.new(e.tag, e.value)
+      ensure
+        finished(Fiber.current)
+      end
+      @fibers[fiber] = true
+      fiber
+    end
+
+    # Back to the pool until the next dispatch (nil: end), unless it is full.
+    def park
+      return nil if @idle.size >= POOL_SIZE || !@loop
+
+      @idle << Fiber.current
+      Fiber.yield
+    end
+
+    # One call, then the calls queued behind it for the same key.
+    def run_serial(key, receiver, method, args)
+      loop do
+        receiver.__send__(method, *args)
+        break unless key
+
+        receiver, method, args = @serial[key].shift || break
+      end
+      @serial.delete(key)
+    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+      # The key's later calls go on at the next tick, still in order.
+      if key && (queue = @serial[key])
+        queue.empty? || !@loop ? @serial.delete(key) : EM.next_tick { continue_serial(key) }
+      end
+      raise
+    end
+
+    def continue_serial(key)
+      queue = @serial[key] or return
+      job = queue.shift
+      return @serial.delete(key) unless job
+
+      resume(@idle.pop || pool_fiber, [key, *job])
+    end
 
     def finished(fiber)
       @fibers.delete(fiber)
@@ -374,13 +464,26 @@ module EventMachine
       @thread_blocks.delete(Fiber.current)
     end
 
-    # An unbuffered IO for +io+'s fd (never closes it).
-    def raw(io)
-      fd = io.fileno
-      cached = (@raw ||= {})[fd]
+    # The events of +events+ the fd is ready for now (poll without waiting; on the
+    # fd, since +io+ may not be open for reading yet, e.g. a socket connecting).
+    def ready_now(io, events)
+      outside do
+        ready = 0
+        ready |= IO::READABLE if events.anybits?(IO::READABLE) && raw(io, "rb").wait_readable(0)
+        ready |= IO::WRITABLE if events.anybits?(IO::WRITABLE) && raw(io, "wb").wait_writable(0)
+        ready |= IO::PRIORITY if events.anybits?(IO::PRIORITY) && raw(io, "rb").wait_priority(0)
+        ready
+      end
+    end
+
+    # An unbuffered IO for +io+'s fd, for reading ("rb") or writing ("wb"); it never
+    # closes the fd.
+    def raw(io, mode)
+      key = [io.fileno, mode]
+      cached = (@raw ||= {})[key]
       return cached if cached && !cached.closed?
 
-      @raw[fd] = IO.for_fd(fd, autoclose: false).tap(&:binmode)
+      @raw[key] = IO.for_fd(io.fileno, mode, autoclose: false)
     end
 
     def watch_for(io)

@@ -40,6 +40,28 @@ module EventMachine
       nil
     end
 
+    # With true, every callback EM invokes (post_init, receive_data, unbind,
+    # connection_completed, ssl_handshake_completed, notify_*, timers, next_ticks,
+    # defer callbacks) runs in a non-blocking fiber from a pool, so a blocking call
+    # in it suspends that callback only; one connection's callbacks stay in order.
+    # Settable before or inside EM.run; false by default.
+    def callbacks_in_fibers=(on)
+      @callbacks_in_fibers = on ? true : false
+      @machine&.callbacks_in_fibers = @callbacks_in_fibers
+    end
+
+    def callbacks_in_fibers? = @callbacks_in_fibers == true
+    alias callbacks_in_fibers callbacks_in_fibers?
+
+    # The reactor's route for a callback while callbacks_in_fibers is on (native
+    # dispatch calls it): through the thread's FiberScheduler, else directly.
+    def fiber_call(key, receiver, method, *args)
+      scheduler = Fiber.scheduler
+      return receiver.__send__(method, *args) unless scheduler.is_a?(FiberScheduler)
+
+      scheduler.dispatch(key, receiver, method, *args)
+    end
+
     # Runs the block in a new non-blocking fiber on the reactor (see
     # em/fiber_scheduler.rb): blocking calls in it suspend it, not the loop.
     # Returns the Fiber.
@@ -141,6 +163,7 @@ module EventMachine
       @machine.heartbeat = DEFAULT_HEARTBEAT
       @machine.max_timers = @max_timers
       @machine.simultaneous_accept_count = @simultaneous_accept_count
+      @machine.callbacks_in_fibers = true if @callbacks_in_fibers
       @heartbeat_interval = DEFAULT_HEARTBEAT
     end
 

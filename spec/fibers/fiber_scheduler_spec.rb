@@ -167,10 +167,10 @@ RSpec.describe "EM::FiberScheduler inside EM.run", em_rust_only: "EventMachine h
     expect(ticks).to be >= 5
   end
 
-  it "Process.wait2(-1) waits for any child (on the defer pool)" do
+  it "Process.wait2(-pgid) waits for any child of a group (on the defer pool)" do
     got, = in_fiber do
-      pid = Process.spawn("sh", "-c", "exit 4")
-      Process.wait2(-1).then { |p, s| [p == pid, s.exitstatus] }
+      pid = Process.spawn("sh", "-c", "sleep 0.05; exit 4", pgroup: true)
+      Process.wait2(-pid).then { |p, s| [p == pid, s.exitstatus] }
     end
     expect(got).to eq([true, 4])
   end

@@ -105,32 +105,40 @@ impl Machine {
     }
 
     fn deliver(&self, ruby: &Ruby, event: Event) -> Result<(), Error> {
-        let em = ruby.get_inner(self.em);
+        let em = ruby.get_inner(self.em).as_value();
         match event {
             Event::Read { sig, len } => {
                 let Some(conn) = self.connection(ruby, sig) else { return Ok(()) };
                 let data = ruby.str_from_slice(self.reactor.table.borrow().data(len));
-                conn.funcall::<_, _, Value>(*RECEIVE_DATA, (data,)).map(drop)
+                self.invoke(ruby, Some(sig), conn, &RECEIVE_DATA, &[data.as_value()])
             }
             Event::Notice { sig, what } => {
                 let Some(conn) = self.connection(ruby, sig) else { return Ok(()) };
-                conn.funcall::<_, _, Value>(*RECEIVE_DATA, (what,)).map(drop)
+                self.invoke(ruby, Some(sig), conn, &RECEIVE_DATA, &[ruby.str_new(what).as_value()])
             }
             Event::Completed { sig } => self.notify(ruby, sig, &CONNECTION_COMPLETED),
             Event::NotifyReadable { sig } => self.notify(ruby, sig, &NOTIFY_READABLE),
             Event::NotifyWritable { sig } => self.notify(ruby, sig, &NOTIFY_WRITABLE),
             Event::ProxyTargetUnbound { sig } => self.notify(ruby, sig, &PROXY_TARGET_UNBOUND),
             Event::ProxyCompleted { sig } => self.notify(ruby, sig, &PROXY_COMPLETED),
-            Event::Accepted { server, sig } => em.funcall::<_, _, Value>(*EVENT_ACCEPTED, (server, sig)).map(drop),
-            Event::TlsHandshaken { sig } => em.funcall::<_, _, Value>(*EVENT_TLS_HANDSHAKEN, (sig,)).map(drop),
+            Event::Accepted { server, sig } => {
+                self.invoke(ruby, Some(sig), em, &EVENT_ACCEPTED, &[int(ruby, server), int(ruby, sig)])
+            }
+            Event::TlsHandshaken { sig } => self.invoke(ruby, Some(sig), em, &EVENT_TLS_HANDSHAKEN, &[int(ruby, sig)]),
             Event::TlsStep { .. } => Ok(()), // taken in next_step
-            Event::Unbound { sig, errno } => em.funcall::<_, _, Value>(*EVENT_UNBOUND, (sig, errno)).map(drop),
+            Event::Unbound { sig, errno } => self.invoke(
+                ruby,
+                Some(sig),
+                em,
+                &EVENT_UNBOUND,
+                &[int(ruby, sig), ruby.integer_from_i64(errno as i64).as_value()],
+            ),
         }
     }
 
     fn notify(&self, ruby: &Ruby, sig: u64, method: &LazyId) -> Result<(), Error> {
         match self.connection(ruby, sig) {
-            Some(conn) => conn.funcall::<_, _, Value>(**method, ()).map(drop),
+            Some(conn) => self.invoke(ruby, Some(sig), conn, method, &[]),
             None => Ok(()),
         }
     }
@@ -140,4 +148,8 @@ impl Machine {
         let conn = raw::hash_get(conns, ruby.integer_from_u64(sig).as_value());
         (!conn.is_nil()).then_some(conn)
     }
+}
+
+fn int(ruby: &Ruby, n: u64) -> Value {
+    ruby.integer_from_u64(n).as_value()
 }

@@ -15,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 static CALL: LazyId = LazyId::new("call");
+static FIBER_CALL: LazyId = LazyId::new("fiber_call");
 static HANDLE_ERROR: LazyId = LazyId::new("handle_callback_error");
 static MACHINE_IVAR: LazyId = LazyId::new("@machine");
 
@@ -39,6 +40,8 @@ pub struct Machine {
     /// `@conns`: signature => EM::Connection.
     pub(super) conns: Opaque<RHash>,
     pub(super) em: Opaque<RModule>,
+    /// `EM.callbacks_in_fibers`: every callback goes through `EM.fiber_call`.
+    pub(super) in_fibers: Cell<bool>,
 }
 
 impl DataTypeFunctions for Machine {
@@ -62,6 +65,7 @@ impl Machine {
             ticks: ticks.into(),
             conns: conns.into(),
             em: em.into(),
+            in_fibers: Cell::new(false),
         })
     }
 
@@ -120,8 +124,34 @@ impl Machine {
     /// Calls a Ruby callback. Its exception goes to `EM.error_handler` if one is set
     /// (the loop goes on); otherwise it ends the loop and `EM.run` re-raises it.
     fn call(&self, ruby: &Ruby, callback: Value) -> Result<(), Error> {
-        let result = callback.funcall::<_, _, Value>(*CALL, ()).map(|_| ());
+        let result = self.invoke(ruby, None, callback, &CALL, &[]);
         self.handled(ruby, result)
+    }
+
+    /// The one route by which the reactor calls Ruby back: `receiver.method(*args)`,
+    /// or with callbacks in fibers `EM.fiber_call(key, receiver, :method, *args)`,
+    /// which runs it in a fiber, in order with the other calls of the same key (a
+    /// connection's signature; nil for timers and ticks).
+    pub(super) fn invoke(
+        &self,
+        ruby: &Ruby,
+        key: Option<u64>,
+        receiver: Value,
+        method: &LazyId,
+        args: &[Value],
+    ) -> Result<(), Error> {
+        if !self.in_fibers.get() {
+            return receiver.funcall::<_, _, Value>(**method, args).map(drop);
+        }
+        let key = key.map_or(ruby.qnil().as_value(), |k| ruby.integer_from_u64(k).as_value());
+        let mut all = Vec::with_capacity(args.len() + 3);
+        all.extend([key, receiver, magnus::Symbol::from(LazyId::get_inner_with(method, ruby)).as_value()]);
+        all.extend_from_slice(args);
+        ruby.get_inner(self.em).funcall::<_, _, Value>(*FIBER_CALL, all.as_slice()).map(drop)
+    }
+
+    fn set_callbacks_in_fibers(&self, on: bool) {
+        self.in_fibers.set(on);
     }
 
     /// Routes a callback's failure to the error handler (Ok if it took it).
@@ -226,5 +256,6 @@ pub fn init(ruby: &Ruby, em: RModule) -> Result<RClass, Error> {
     class.define_method("stop", method!(Machine::stop, 0))?;
     class.define_method("stopping?", method!(Machine::stopping, 0))?;
     class.define_method("release", method!(Machine::release, 0))?;
+    class.define_method("callbacks_in_fibers=", method!(Machine::set_callbacks_in_fibers, 1))?;
     Ok(class)
 }
