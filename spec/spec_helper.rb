@@ -71,6 +71,14 @@ RSpec.configure do |config|
     skip("real eventmachine: #{reason}") if reason && !ImplCheck.em_rust?
   end
 
+  # `blocks_the_loop: "reason"`: the example blocks inside a callback on purpose
+  # and expects the loop to wait; with EM_CALLBACKS_IN_FIBERS the call suspends
+  # the callback instead, as it should, so the example does not apply.
+  config.before(:each) do |example|
+    reason = example.metadata[:blocks_the_loop]
+    skip("callbacks in fibers: #{reason}") if reason && EM.respond_to?(:callbacks_in_fibers?) && EM.callbacks_in_fibers?
+  end
+
   # A spec that leaves the reactor running would poison the next one.
   config.after(:each) do
     if EM.reactor_running? && !EM.reactor_thread?

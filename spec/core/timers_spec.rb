@@ -356,7 +356,8 @@ RSpec.describe "one-shot timers" do
   end
 
   describe "EM.current_time" do
-    it "is a Time that stays the same within one callback (the loop time) and advances between turns" do
+    it "is a Time that stays the same within one callback (the loop time) and advances between turns",
+       blocks_the_loop: "its sleep inside the run block holds the turn" do
       seen = []
       EM.run do
         a = EM.current_time
