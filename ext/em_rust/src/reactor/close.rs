@@ -49,6 +49,7 @@ impl Table {
         if d.kind == Kind::Acceptor && !d.owned {
             // An attached listening socket stays open for its owner, but stops
             // listening (later connects are refused, as after EM's close).
+            // SAFETY: `d.fd` is open (its owner keeps it; this descriptor never closes it); shutdown passes no memory.
             unsafe { libc::shutdown(d.fd, libc::SHUT_RDWR) };
         }
         self.events.push_back(Event::Unbound { sig, errno });
@@ -111,6 +112,7 @@ fn inotify_sigs(inotify: &Inotify) -> Vec<u64> {
 fn discard_unread(fd: RawFd) {
     let mut scratch = [0u8; 16 * 1024];
     for _ in 0..16 {
+        // SAFETY: `scratch` is a live local buffer and its own length is passed, so recv writes inside it.
         let n = unsafe { libc::recv(fd, scratch.as_mut_ptr().cast(), scratch.len(), libc::MSG_DONTWAIT) };
         if n <= 0 {
             return;

@@ -219,6 +219,7 @@ impl Descriptor {
 impl Drop for Descriptor {
     fn drop(&mut self) {
         if self.owned {
+            // SAFETY: an owned fd is closed only here, once (replace_fd closes the old one before swapping in the new).
             unsafe { libc::close(self.fd) };
         }
     }

@@ -90,5 +90,6 @@ pub fn take_socket_error(socket: &Socket) -> i32 {
 /// getsockname/getpeername as the raw sockaddr bytes Ruby's Socket.unpack_sockaddr_in reads.
 pub fn sockaddr_bytes(addr: &SockAddr) -> Vec<u8> {
     let len = addr.len() as usize;
+    // SAFETY: `addr.as_ptr()` points at storage of at least `addr.len()` bytes, borrowed for this call.
     unsafe { std::slice::from_raw_parts(addr.as_ptr() as *const u8, len) }.to_vec()
 }

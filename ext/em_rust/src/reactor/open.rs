@@ -26,6 +26,7 @@ pub enum ConnectError {
 impl Table {
     pub(super) fn finish_connect(&mut self, sig: u64) {
         let Some(d) = self.entries.get_mut(&sig) else { return };
+        // SAFETY: `d.fd` stays open while `d` is in the table (only its Drop closes it); borrowed for this statement.
         let errno = net::take_socket_error(&SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }));
         if errno == 0 {
             d.state = State::Open;
@@ -65,6 +66,7 @@ impl Table {
         if let Some(d) = self.entries.get_mut(&sig) {
             let _ = self.registry.deregister(&d.fd);
             if d.owned {
+                // SAFETY: `d.fd` is this descriptor's own fd, replaced on the next line, so it is closed exactly once.
                 unsafe { libc::close(d.fd) };
             }
             d.fd = fd;
@@ -79,6 +81,7 @@ impl Table {
             return;
         };
         for _ in 0..self.accepts_per_turn.max(1) {
+            // SAFETY: accept4 allows null address pointers; `fd` is the listener's fd, open while it is in the table.
             let client = unsafe {
                 libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
             };
@@ -190,6 +193,7 @@ impl Table {
         let socket = net::listen_tcp(first)?;
         let sig = self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Acceptor, State::Open, true));
         // Port 0: the others take the port the first one got.
+        // SAFETY: the descriptor was inserted just above, so its fd is open; the borrow ends with this statement.
         let port = SockRef::from(&unsafe { BorrowedFd::borrow_raw(self.entries[&sig].fd) })
             .local_addr()
             .ok()
@@ -222,11 +226,14 @@ impl Table {
     /// Adopts an fd the caller keeps owning: a stream (reads and writes), a watched
     /// fd (notifications only) or a listening socket.
     pub fn attach(&mut self, fd: RawFd, kind: Kind) -> io::Result<u64> {
+        // SAFETY: F_GETFL only reads flags and passes no memory; a bad fd gives -1, checked here.
         if unsafe { libc::fcntl(fd, libc::F_GETFL) } < 0 {
             return Err(io::Error::last_os_error());
         }
         if kind != Kind::Watch {
+            // SAFETY: F_GETFL on an fd just checked to be open; no memory passed.
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            // SAFETY: F_SETFL with an int on the caller's open fd; no memory passed.
             unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
         }
         Ok(self.insert(Descriptor::new(fd, kind, State::Open, false)))

@@ -102,6 +102,7 @@ impl Outbound {
     }
 
     fn write_some(&self, fd: RawFd) -> io::Result<usize> {
+        // SAFETY: iovec is plain old data (a null pointer, length 0); only the first `count`, filled below, are passed.
         let mut iov: [libc::iovec; MAX_IOVECS] = unsafe { std::mem::zeroed() };
         let mut count = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
@@ -109,6 +110,7 @@ impl Outbound {
             iov[i] = libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() };
             count += 1;
         }
+        // SAFETY: the first `count` iovecs point into chunks `&self` keeps alive for the call; writev only reads them.
         let n = unsafe { libc::writev(fd, iov.as_ptr(), count as libc::c_int) };
         if n < 0 {
             return Err(io::Error::last_os_error());

@@ -12,12 +12,14 @@ impl Table {
         if let Some(peer) = d.last_peer {
             return Some(net::sockaddr_bytes(&peer.into()));
         }
+        // SAFETY: `d.fd` is open while `d` is in the table; the borrow ends with this statement.
         let addr = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).peer_addr().ok()?;
         Some(net::sockaddr_bytes(&addr))
     }
 
     pub fn sockname(&self, sig: u64) -> Option<Vec<u8>> {
         let d = self.entries.get(&sig)?;
+        // SAFETY: `d.fd` is open while `d` is in the table; the borrow ends with this statement.
         let addr = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).local_addr().ok()?;
         Some(net::sockaddr_bytes(&addr))
     }
@@ -31,6 +33,7 @@ impl Table {
         let fd = self.fd(sig).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
         let mut buf = [0u8; 256];
         let mut len = buf.len() as libc::socklen_t;
+        // SAFETY: `buf` is live and `len` is its size, so getsockopt writes inside it; a bad fd gives -1, checked.
         if unsafe { libc::getsockopt(fd, level, opt, buf.as_mut_ptr().cast(), &mut len) } < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -39,6 +42,7 @@ impl Table {
 
     pub fn set_sock_opt(&self, sig: u64, level: i32, opt: i32, value: &[u8]) -> io::Result<()> {
         let fd = self.fd(sig).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        // SAFETY: `value` is a live slice and its own length is passed; setsockopt only reads it.
         if unsafe { libc::setsockopt(fd, level, opt, value.as_ptr().cast(), value.len() as libc::socklen_t) } < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -48,6 +52,7 @@ impl Table {
     /// TCP keepalive: idle/interval in seconds, probe count (0 = leave the default).
     pub fn set_keepalive(&self, sig: u64, on: bool, idle: u32, interval: u32, count: u32) -> io::Result<()> {
         let fd = self.fd(sig).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        // SAFETY: `fd` comes from the table, which `&self` keeps from closing it while `socket` is in use.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let socket = SockRef::from(&borrowed);
         socket.set_keepalive(on)?;

@@ -32,8 +32,10 @@ impl Table {
             return self.tls_read(sig);
         }
         let (n, peer) = if datagram {
+            // SAFETY: sockaddr_storage is plain old data, for which all zeros is a valid value.
             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: `self.buf` and `storage` are live, their own lengths passed; `fd` is the descriptor's open fd.
             let n = unsafe {
                 libc::recvfrom(
                     fd,
@@ -44,9 +46,11 @@ impl Table {
                     &mut len,
                 )
             };
+            // SAFETY: on success recvfrom filled `storage` and set `len` to the length of the address it wrote.
             let peer = (n >= 0).then(|| unsafe { SockAddr::new(storage, len) }.as_socket()).flatten();
             (n, peer)
         } else {
+            // SAFETY: `self.buf` is live and its own length is passed; `fd` is this descriptor's open fd.
             (unsafe { libc::read(fd, self.buf.as_mut_ptr().cast(), self.buf.len()) }, None)
         };
         if n < 0 {
@@ -204,6 +208,7 @@ impl Table {
             // UDP send_data answers the sender of the last datagram.
             let Some(peer) = d.last_peer else { return 0 };
             let fd = d.fd;
+            // SAFETY: `fd` is the datagram descriptor's, open while it is in the table; borrowed for this statement.
             return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) })
                 .send_to(data, &peer.into())
                 .map_or(0, |n| n as i64);
@@ -237,6 +242,7 @@ impl Table {
     pub fn send_datagram(&mut self, sig: u64, data: &[u8], host: &str, port: u16) -> io::Result<usize> {
         let Some(d) = self.entries.get(&sig) else { return Ok(0) };
         let addr = *net::resolve(host, port)?.first().expect("resolve returns one");
+        // SAFETY: `d.fd` is open while `d` is in the table; the borrow ends with this statement.
         let n = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).send_to(data, &addr.into())?;
         Ok(n)
     }

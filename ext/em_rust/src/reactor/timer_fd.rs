@@ -12,10 +12,12 @@ pub struct TimerFd {
 
 impl TimerFd {
     pub fn new() -> io::Result<Self> {
+        // SAFETY: timerfd_create takes flags only; the result is checked.
         let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: `fd` was just created, is valid and owned by nothing else.
         Ok(TimerFd { fd: unsafe { OwnedFd::from_raw_fd(fd) }, armed: None })
     }
 
@@ -42,6 +44,7 @@ impl TimerFd {
     /// Called when the fd was reported readable: consumes the expiration.
     pub fn expired(&mut self) {
         let mut count = [0u8; 8];
+        // SAFETY: `count` is 8 bytes, the length passed; the fd is this TimerFd's own.
         unsafe { libc::read(self.fd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
         self.armed = None;
     }
@@ -54,6 +57,7 @@ impl TimerFd {
                 tv_nsec: wait.subsec_nanos() as libc::c_long,
             },
         };
+        // SAFETY: `spec` is a live itimerspec; a null old-value pointer is allowed; the fd is this TimerFd's own.
         let rc = unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
         if rc < 0 {
             return Err(io::Error::last_os_error());

@@ -153,6 +153,7 @@ struct Fd(RawFd);
 
 impl Read for Fd {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `self.0` is the connection's fd, open while its descriptor (holding this session) lives.
         let n = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -163,6 +164,7 @@ impl Read for Fd {
 
 impl Write for Fd {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `self.0` is the connection's open fd; `buf` is live and its own length is passed.
         let n = unsafe { libc::send(self.0, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -379,6 +381,7 @@ fn context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsEr
         ciphers.to_string()
     };
     ctx.set_cipher_list(&ciphers).map_err(bad)?;
+    // SAFETY: `ctx.as_ptr()` is the live SSL_CTX being built; SSL_CTRL_SET_DH_AUTO (118) takes a long, no pointer.
     unsafe {
         // SSL_CTX_set_dh_auto: DHE without a dhparam file.
         openssl_sys::SSL_CTX_ctrl(ctx.as_ptr(), 118, 1, std::ptr::null_mut());

@@ -24,6 +24,7 @@ pub type FileNotice = (u64, Option<&'static str>);
 
 impl Inotify {
     pub fn new() -> io::Result<Self> {
+        // SAFETY: inotify_init1 takes flags only; the result is checked.
         let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -34,6 +35,7 @@ impl Inotify {
     pub fn add(&mut self, path: &str, sig: u64) -> io::Result<()> {
         let c_path = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let mask = libc::IN_MODIFY | libc::IN_ATTRIB | libc::IN_MOVE_SELF | libc::IN_DELETE_SELF;
+        // SAFETY: `c_path` is a NUL-terminated CString alive for the call; `self.fd` is this Inotify's open fd.
         let wd = unsafe { libc::inotify_add_watch(self.fd, c_path.as_ptr(), mask) };
         if wd < 0 {
             return Err(io::Error::last_os_error());
@@ -47,6 +49,7 @@ impl Inotify {
     pub fn remove(&mut self, sig: u64) -> bool {
         let Some(wd) = self.by_sig.remove(&sig) else { return false };
         self.by_wd.remove(&wd);
+        // SAFETY: `wd` came from inotify_add_watch on `self.fd`, which is open; no memory passed.
         unsafe { libc::inotify_rm_watch(self.fd, wd) };
         true
     }
@@ -64,12 +67,14 @@ impl Inotify {
         let mut notices = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
+            // SAFETY: `buf` is live and its own length is passed, so read writes inside it.
             let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
                 return notices;
             }
             let mut at = 0usize;
             while at + std::mem::size_of::<libc::inotify_event>() <= n as usize {
+                // SAFETY: the loop condition keeps the event within the `n` bytes read; any alignment is fine.
                 let event = unsafe { std::ptr::read_unaligned(buf.as_ptr().add(at) as *const libc::inotify_event) };
                 at += std::mem::size_of::<libc::inotify_event>() + event.len as usize;
                 let Some(&sig) = self.by_wd.get(&event.wd) else { continue };
@@ -94,12 +99,14 @@ impl Inotify {
 
 impl Drop for Inotify {
     fn drop(&mut self) {
+        // SAFETY: `self.fd` is owned by this Inotify and closed only here, once.
         unsafe { libc::close(self.fd) };
     }
 }
 
 /// A pidfd: readable once the process exits.
 pub fn pidfd_open(pid: i32) -> io::Result<RawFd> {
+    // SAFETY: pidfd_open takes a pid and flags, no memory; the result is checked.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -162,10 +169,12 @@ mod tests {
         let (fd, pid) = spawn(&["cat".to_string()]).unwrap();
         assert!(pid > 0);
         let msg = b"round trip";
+        // SAFETY: `msg` is live and its own length is passed; `fd` is the test's open socket.
         assert_eq!(unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) }, msg.len() as isize);
         let mut buf = [0u8; 64];
         let mut got = 0;
         for _ in 0..200 {
+            // SAFETY: `got` < 64 here, so the pointer and `64 - got` stay inside `buf`.
             let n = unsafe { libc::read(fd, buf.as_mut_ptr().add(got).cast(), 64 - got) };
             if n > 0 {
                 got += n as usize;
@@ -176,8 +185,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert_eq!(&buf[..got], msg);
+        // SAFETY: the test owns `fd` (from spawn) and closes it once.
         unsafe { libc::close(fd) };
         let mut status = 0;
+        // SAFETY: `status` is a live local int for waitpid to write.
         unsafe { libc::waitpid(pid as i32, &mut status, 0) };
     }
 }

@@ -50,6 +50,7 @@ fn poll_fd(fd: RawFd, events: libc::c_short, deadline: Option<Instant>) -> io::R
         }
     };
     let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: `pfd` is one live pollfd and the count passed is 1.
     let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
     if rc < 0 {
         let err = io::Error::last_os_error();
@@ -60,6 +61,7 @@ fn poll_fd(fd: RawFd, events: libc::c_short, deadline: Option<Instant>) -> io::R
 
 /// Sends without raising SIGPIPE (the Ruby process may not ignore it).
 fn send_nosignal(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    // SAFETY: `bytes` is a live slice and its own length is passed; send only reads it.
     let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -336,6 +338,7 @@ impl Establish {
                     // mio starts a non-blocking connect(2); the socket stays non-blocking.
                     match mio::net::TcpStream::connect(addr) {
                         Ok(stream) => {
+                            // SAFETY: `into_raw_fd` hands over the socket's fd: the std TcpStream is its only owner.
                             let stream = unsafe { TcpStream::from_raw_fd(stream.into_raw_fd()) };
                             self.stream = Some((stream, false));
                         }
@@ -348,6 +351,7 @@ impl Establish {
             let stream = &self.stream.as_ref().expect("connected").0;
             let _ = stream.set_nodelay(true);
             let on: libc::c_int = 1;
+            // SAFETY: `on` is a live c_int and its size is passed; the fd is the open stream's.
             unsafe {
                 libc::setsockopt(
                     stream.as_raw_fd(),

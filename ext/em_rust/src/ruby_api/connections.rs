@@ -82,6 +82,7 @@ impl Machine {
     /// Bytes queued, or -1 for a connection that is gone (EM's answer).
     fn send_data(&self, sig: u64, data: RString) -> i64 {
         // No Ruby code runs while the bytes are borrowed.
+        // SAFETY: `send` only copies the bytes into the Outbound: no Ruby code or allocation while they are borrowed.
         let bytes = unsafe { super::raw::str_bytes(&data) };
         let accepted = self.reactor.table.borrow_mut().send(sig, bytes);
         // From another thread, while the reactor waits: wake it to write (a no-op on
@@ -98,6 +99,7 @@ impl Machine {
         host: String,
         port: u16,
     ) -> Result<usize, Error> {
+        // SAFETY: the bytes are copied (to_vec) before any Ruby code can run.
         let bytes = unsafe { super::raw::str_bytes(&data) }.to_vec();
         rb_self
             .reactor
@@ -179,6 +181,7 @@ impl Machine {
             Some(i) => i.to_i32()?.to_ne_bytes().to_vec(),
             None if value.is_kind_of(ruby.class_true_class()) => 1i32.to_ne_bytes().to_vec(),
             None if value.is_kind_of(ruby.class_false_class()) => 0i32.to_ne_bytes().to_vec(),
+            // SAFETY: the bytes are copied (to_vec) in this statement, while the String lives and no Ruby code runs.
             None => unsafe { super::raw::str_bytes(&RString::try_convert(value)?) }.to_vec(),
         };
         rb_self.reactor.table.borrow().set_sock_opt(sig, level, opt, &bytes).map_err(|e| errors::errno(ruby, e))?;

@@ -10,6 +10,7 @@ struct Call<F, R> {
     result: Option<std::thread::Result<R>>,
 }
 
+// SAFETY: rb_nogvl passes back the `data` given it, a `*mut Call<F, R>` to a Call alive in the caller's frame.
 unsafe extern "C" fn run_call<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void {
     let call = &mut *(data as *mut Call<F, R>);
     if let Some(func) = call.func.take() {
@@ -18,6 +19,7 @@ unsafe extern "C" fn run_call<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_
     std::ptr::null_mut()
 }
 
+// SAFETY: rb_nogvl passes back the `data` given it, a `*const U` to an unblock alive in the caller's frame.
 unsafe extern "C" fn run_unblock<U: Fn()>(data: *mut c_void) {
     let unblock = &*(data as *const U);
     let _ = catch_unwind(AssertUnwindSafe(unblock));
@@ -48,6 +50,7 @@ where
     if safety == Unblock::SignalSafe {
         flags |= rb_sys::RB_NOGVL_UBF_ASYNC_SAFE as i32;
     }
+    // SAFETY: `call` and `unblock` outlive rb_nogvl, which calls both functions only with the pointers given here.
     unsafe {
         rb_sys::rb_nogvl(
             Some(run_call::<F, R>),
@@ -68,6 +71,7 @@ where
 /// instead of a longjmp through Rust frames.
 pub fn check_interrupts() -> Result<(), Error> {
     magnus::rb_sys::protect(|| {
+        // SAFETY: the GVL is held; an interrupt's longjmp is caught by `protect`, so it never crosses Rust frames.
         unsafe { rb_sys::rb_thread_check_ints() };
         rb_sys::Qnil as rb_sys::VALUE
     })
@@ -87,7 +91,9 @@ where
 {
     let mut call = Call { func: Some(func), result: None };
     // RUBY_UBF_IO is `(rb_unblock_function_t *)-1`: rb_nogvl swaps in ubf_select.
+    // SAFETY: rb_nogvl swaps RUBY_UBF_IO (-1) for its own ubf_select, so this pointer is never called.
     let ubf_io: unsafe extern "C" fn(*mut c_void) = unsafe { std::mem::transmute(usize::MAX) };
+    // SAFETY: `call` outlives rb_nogvl; RUBY_UBF_IO needs no data, so the null pointer is never read.
     unsafe {
         rb_sys::rb_nogvl(
             Some(run_call::<F, R>),

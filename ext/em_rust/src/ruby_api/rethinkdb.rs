@@ -75,39 +75,50 @@ impl Builder for RubyBuilder {
         (if b { rb_sys::Qtrue } else { rb_sys::Qfalse }) as rb_sys::VALUE
     }
     fn int(&mut self, i: i64) -> rb_sys::VALUE {
+        // SAFETY: called with the GVL held (decode_frame); rb_ll2inum only allocates, runs no Ruby code.
         unsafe { rb_sys::rb_ll2inum(i) }
     }
     fn uint(&mut self, u: u64) -> rb_sys::VALUE {
+        // SAFETY: called with the GVL held (decode_frame); rb_ull2inum only allocates, runs no Ruby code.
         unsafe { rb_sys::rb_ull2inum(u) }
     }
     fn float(&mut self, f: f64) -> rb_sys::VALUE {
+        // SAFETY: called with the GVL held (decode_frame); rb_float_new only allocates, runs no Ruby code.
         unsafe { rb_sys::rb_float_new(f) }
     }
     fn string(&mut self, s: &str) -> rb_sys::VALUE {
+        // SAFETY: GVL held; `s` is valid UTF-8 of `s.len()` bytes, copied into the new String.
         unsafe { rb_sys::rb_utf8_str_new(s.as_ptr().cast(), s.len() as _) }
     }
     fn array(&mut self) -> rb_sys::VALUE {
+        // SAFETY: called with the GVL held (decode_frame); rb_ary_new only allocates, runs no Ruby code.
         unsafe { rb_sys::rb_ary_new() }
     }
     fn push(&mut self, array: &mut rb_sys::VALUE, item: rb_sys::VALUE) {
+        // SAFETY: GVL held; `*array` is an Array this builder made, still on the decoder's stack where GC sees it.
         unsafe { rb_sys::rb_ary_push(*array, item) };
     }
     fn object(&mut self) -> rb_sys::VALUE {
+        // SAFETY: called with the GVL held (decode_frame); rb_hash_new only allocates, runs no Ruby code.
         unsafe { rb_sys::rb_hash_new() }
     }
     /// Keys are interned frozen strings, as Hash#[]= would make them anyway.
     fn key(&mut self, s: &str) -> rb_sys::VALUE {
+        // SAFETY: GVL held; `s` is `s.len()` bytes of UTF-8 and `self.utf8` is Ruby's UTF-8 encoding.
         unsafe { rb_sys::rb_enc_interned_str(s.as_ptr().cast(), s.len() as _, self.utf8) }
     }
     fn insert(&mut self, object: &mut rb_sys::VALUE, key: rb_sys::VALUE, value: rb_sys::VALUE) {
+        // SAFETY: GVL held; `*object` is a Hash this builder made and `key` a String, so aset runs no Ruby code.
         unsafe { rb_sys::rb_hash_aset(*object, key, value) };
     }
 }
 
 /// The decoded response.
 fn decode_frame(frame: &Frame) -> Result<Value, String> {
+    // SAFETY: rb_utf8_encoding returns Ruby's static UTF-8 encoding; the GVL is held.
     let mut builder = RubyBuilder { utf8: unsafe { rb_sys::rb_utf8_encoding() } };
     let response = json::decode(&frame.payload, &mut builder)?;
+    // SAFETY: `response` is a live VALUE the builder just made, still on this stack frame.
     Ok(unsafe { Value::from_raw(response) })
 }
 
@@ -177,6 +188,7 @@ impl Socket {
     ) -> Result<Socket, Error> {
         let timeout = timeout_arg(ruby, timeout)?;
         // Copied while the GVL is held.
+        // SAFETY: the bytes are copied (to_vec) at once, with the GVL held and no Ruby code running.
         let password = unsafe { password.as_slice() }.to_vec();
         let mut establish = Establish::new(host, port, user, password, timeout);
         loop {
@@ -224,6 +236,7 @@ impl Socket {
     fn send_query(ruby: &Ruby, rb_self: &Self, token: u64, json: RString) -> Result<(), Error> {
         let conn = rb_self.conn().map_err(|e| raise(ruby, &e))?;
         // Copied while the GVL is held: the String may change once it is released.
+        // SAFETY: send_frame copies `json` into a frame before it releases the GVL or runs Ruby code.
         rb_self.send_frame(ruby, &conn, token, unsafe { json.as_slice() })
     }
 
