@@ -84,7 +84,7 @@ impl Reactor {
         let mut table = self.table.borrow_mut();
         table.flush_queued();
         let now = Instant::now();
-        let deadline = match (self.timers.borrow_mut().next_deadline(), table.next_deadline()) {
+        let deadline = match (self.timers.borrow_mut().next_deadline(), table.next_check()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

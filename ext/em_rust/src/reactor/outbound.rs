@@ -1,6 +1,6 @@
-//! A connection's unsent bytes. `send_data` writes at once when the buffer is empty
-//! and keeps only what the socket did not take; the rest drains on writability,
-//! several chunks per system call (writev).
+//! A connection's unsent bytes. `send_data` only appends here; the table writes
+//! them at the start of the next turn (`Table::flush_queued`), several chunks per
+//! system call (writev), and what the socket did not take drains on writability.
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;

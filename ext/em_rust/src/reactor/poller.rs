@@ -26,8 +26,9 @@ pub struct Ready {
     pub writable: bool,
     pub closed: bool,
     /// Straight from the poll and no end of stream: a short read empties the
-    /// socket (edge-triggered, so more data makes a new event). False for looks
-    /// again the table schedules itself, which read until EAGAIN.
+    /// socket (edge-triggered, so more data makes a new event). False for
+    /// readiness the table makes up itself (reads carried to the next turn, a
+    /// starved acceptor's retry): those read until EAGAIN.
     pub fresh: bool,
 }
 

@@ -82,14 +82,18 @@ pub struct Table {
     pub(super) closing: Vec<(u64, i32)>,
     pub(super) buf: Vec<u8>,
     /// Connections `send_data` queued bytes on during this turn: written together at
-    /// the end of the turn (one writev for several sends), see `flush_queued`.
+    /// the start of the next one, before its wait (one writev for several sends),
+    /// see `flush_queued`.
     pub(super) queued: Vec<u64>,
     /// Acceptors that hit EMFILE: retried at `starved_retry`, not busy-looped.
     pub(super) starved_acceptors: Vec<u64>,
     /// Fixed when the first acceptor starves; later turns do not postpone it.
     pub(super) starved_retry: Option<Instant>,
+    /// EM's heartbeat interval. It only caps the starved acceptors' retry: timeouts
+    /// are checked at their own expiry (`next_check`).
     pub heartbeat: Duration,
-    pub(super) next_heartbeat: Option<Instant>,
+    /// When `check_timeouts` next has work, as `next_check` last computed it.
+    pub(super) check_at: Option<Instant>,
     /// No later than the earliest descriptor timeout (activity only postpones
     /// them), so the table is scanned when it passes, not on every turn.
     pub(super) expiry_hint: Option<Instant>,
@@ -113,7 +117,7 @@ impl Table {
             starved_acceptors: Vec::new(),
             starved_retry: None,
             heartbeat: Duration::from_secs(2),
-            next_heartbeat: None,
+            check_at: None,
             expiry_hint: None,
             inotify: None,
             accepts_per_turn: ACCEPTS_PER_TURN,

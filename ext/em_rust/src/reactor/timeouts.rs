@@ -8,24 +8,26 @@ use std::time::{Duration, Instant};
 pub(super) const STARVED_RETRY: Duration = Duration::from_millis(50);
 
 impl Table {
-    /// When the loop must wake for timeouts: the earliest expiry among descriptors
-    /// with a timeout (so a 0.5 s timeout fires at 0.5 s, as in EM), at most one
-    /// heartbeat away; and the starved acceptors' retry.
-    pub fn next_deadline(&mut self) -> Option<Instant> {
+    /// The next timeout check, when the loop must wake for it: the earlier of the
+    /// earliest descriptor expiry (so a 0.5 s timeout fires at 0.5 s, as in EM) and
+    /// the starved acceptors' retry. Also remembered as `check_at`, before which
+    /// `check_timeouts` does nothing.
+    pub fn next_check(&mut self) -> Option<Instant> {
         let next = match (self.expiry_hint, self.starved_retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.next_heartbeat = next;
+        self.check_at = next;
         next
     }
 
-    /// Heartbeat: timeouts close their descriptors with ETIMEDOUT; starved acceptors retry.
+    /// The timeout check, once `check_at` has passed: expired timeouts close their
+    /// descriptors with ETIMEDOUT; starved acceptors retry.
     pub fn check_timeouts(&mut self, now: Instant) {
-        if self.next_heartbeat.is_none_or(|at| now < at) {
+        if self.check_at.is_none_or(|at| now < at) {
             return;
         }
-        self.next_heartbeat = None;
+        self.check_at = None;
         if self.expiry_hint.is_some_and(|at| at <= now) {
             let mut expired = Vec::new();
             let mut earliest: Option<Instant> = None;

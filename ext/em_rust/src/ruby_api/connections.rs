@@ -1,6 +1,6 @@
 //! EventMachine's connection binding functions (EM's C names, by signature) as
-//! methods of the Machine. Argument conversion and error mapping only; the work is
-//! in the descriptor table (`reactor::table` and its concern files).
+//! methods of the Machine. Argument conversion only (errors map through errors.rs);
+//! the work is in the descriptor table (`reactor::table` and its concern files).
 use super::errors;
 use super::machine::Machine;
 use crate::reactor::descriptor::Kind;
@@ -81,7 +81,6 @@ impl Machine {
 
     /// Bytes queued, or -1 for a connection that is gone (EM's answer).
     fn send_data(&self, sig: u64, data: RString) -> i64 {
-        // No Ruby code runs while the bytes are borrowed.
         // SAFETY: `send` only copies the bytes into the Outbound: no Ruby code or allocation while they are borrowed.
         let bytes = unsafe { super::raw::str_bytes(&data) };
         let accepted = self.reactor.table.borrow_mut().send(sig, bytes);

@@ -213,11 +213,10 @@ impl Machine {
         self.reactor.wakeup.stop_requested()
     }
 
-    /// Closes the poll set and forgets every timer. Other threads may still hold the
-    /// Machine: their wakes then reach nobody, harmlessly.
     /// Closes every descriptor (each connection gets its unbind, as in EM), then the
-    /// poll set, and forgets every timer. The first exception an unbind raised is
-    /// re-raised after everything is released.
+    /// poll set (with its timerfd) and the eventfd, and forgets every timer. The
+    /// first exception an unbind raised is re-raised after everything is released.
+    /// Other threads may still hold the Machine: their wakes then reach nobody.
     fn release(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
         rb_self.reactor.close_all();
         let unbinds = rb_self.dispatch_all(ruby);
