@@ -39,6 +39,17 @@ module EventMachine
       nil
     end
 
+    # EM.defer as a Deferrable: succeeds with the operation's result, or fails
+    # with its exception. In a fiber: `EM.defer_deferrable { work }.wait`.
+    def defer_deferrable(op = nil, &blk)
+      op ||= blk
+      raise ArgumentError, "no operation given to EM.defer_deferrable" unless callable?(op)
+
+      DefaultDeferrable.new.tap do |d|
+        defer(op, d.method(:succeed), d.method(:fail))
+      end
+    end
+
     def spawn_threadpool
       @defer_lock.synchronize { create_threadpool }
     end
