@@ -1,7 +1,8 @@
 //! One entry of the descriptor table: a socket, pipe or watched fd, with its
 //! state, unsent bytes and timeouts.
 use super::outbound::Outbound;
-use super::tls::{TlsParams, TlsSession};
+use super::tls::TlsParams;
+use super::tls_session::TlsSession;
 use mio::Interest;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;

@@ -18,6 +18,8 @@ mod timeouts;
 pub mod timer_fd;
 pub mod timers;
 pub mod tls;
+pub mod tls_session;
 mod tls_steps;
+pub mod tls_verify;
 pub mod wakeup;
 pub mod watches;

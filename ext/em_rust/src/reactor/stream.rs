@@ -3,7 +3,7 @@
 use super::descriptor::{Kind, Proxy, State};
 use super::net;
 use super::table::{Event, Table};
-use super::tls::Progress;
+use super::tls_session::Progress;
 use socket2::{SockAddr, SockRef};
 use std::io;
 use std::os::fd::BorrowedFd;

@@ -1,79 +1,13 @@
-//! TLS for a connection, on OpenSSL (EventMachine's TLS is OpenSSL-shaped: cipher
-//! strings, DHE, ECDH curves, TLS 1.0–1.3 selection, OpenSSL names). A session
-//! wraps the connection's non-blocking fd; the descriptor table drives the
-//! handshake on readiness and moves plaintext through `read` / `write`.
+//! TLS parameters and the OpenSSL contexts built from them (EventMachine's TLS is
+//! OpenSSL-shaped: cipher strings, DHE, ECDH curves, TLS 1.0–1.3 selection, OpenSSL
+//! names). Contexts are shared by connections with the same options. The
+//! per-connection session is in tls_session.rs, the verifier guard in tls_verify.rs.
 use openssl::dh::Dh;
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{
-    ErrorCode, HandshakeError, NameType, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream,
-    SslVerifyMode, SslVersion,
-};
+use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
-use std::cell::Cell;
-use std::io::{self, Read, Write};
-use std::os::fd::RawFd;
 use std::sync::OnceLock;
-
-/// Judges a peer certificate during the handshake, as EM's ssl_verify_peer does:
-/// (connection signature, the certificate OpenSSL is looking at, as PEM, the
-/// cipher negotiated so far) -> accept?
-pub type Verifier<'a> = dyn FnMut(u64, &[u8], Option<&CipherInfo>) -> bool + 'a;
-
-/// The negotiated cipher, as the getters report it; known during verification,
-/// while the session itself is busy in its handshake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CipherInfo {
-    pub name: String,
-    pub bits: i32,
-    /// SSL_CIPHER_get_version, EM's get_cipher_protocol.
-    pub version: String,
-}
-
-impl CipherInfo {
-    fn of(cipher: &openssl::ssl::SslCipherRef) -> CipherInfo {
-        CipherInfo {
-            name: cipher.name().to_string(),
-            bits: cipher.bits().secret,
-            version: cipher.version().to_string(),
-        }
-    }
-}
-
-// rust-openssl wants a `'static + Send` verify callback, but ssl_verify_peer needs
-// the Ruby reactor of this turn: the callback reads the verifier installed for the
-// duration of `with_verifier` from this thread-local.
-thread_local! {
-    static VERIFIER: Cell<Option<*mut Verifier<'static>>> = const { Cell::new(None) };
-}
-
-/// Puts the previous verifier back when `with_verifier` ends, even by a panic, so
-/// the thread-local never keeps a pointer past its call.
-struct Restore(Option<*mut Verifier<'static>>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        VERIFIER.with(|v| v.set(self.0));
-    }
-}
-
-/// Runs `f` (which may drive handshakes) with `verifier` answering OpenSSL's
-/// verify callbacks. Without one installed, certificates are rejected.
-pub fn with_verifier<R>(verifier: &mut Verifier<'_>, f: impl FnOnce() -> R) -> R {
-    // SAFETY: the erased lifetime is never observed past this call: `Restore`
-    // removes the pointer when this frame ends, by return or by unwinding.
-    let ptr: *mut Verifier<'static> = unsafe { std::mem::transmute(verifier as *mut Verifier<'_>) };
-    let _restore = Restore(VERIFIER.with(|v| v.replace(Some(ptr))));
-    f()
-}
-
-fn ask_verifier(sig: u64, pem: &[u8], cipher: Option<&CipherInfo>) -> bool {
-    match VERIFIER.with(|v| v.get()) {
-        // SAFETY: installed by `with_verifier`, whose frame is still live.
-        Some(verifier) => unsafe { (*verifier)(sig, pem, cipher) },
-        None => false,
-    }
-}
 
 pub const PROTO_SSLV2: u32 = 2;
 pub const PROTO_SSLV3: u32 = 4;
@@ -112,7 +46,7 @@ pub struct TlsParams {
 }
 
 impl TlsParams {
-    fn chain_verification(&self) -> bool {
+    pub(super) fn chain_verification(&self) -> bool {
         self.ca_file.is_some() || self.ca_path.is_some() || self.ca_default
     }
 }
@@ -137,7 +71,7 @@ impl TlsParams {
     }
 
     /// The name the peer's certificate must carry, if one is checked.
-    fn host_to_verify(&self, server: bool) -> Result<Option<&str>, TlsError> {
+    pub(super) fn host_to_verify(&self, server: bool) -> Result<Option<&str>, TlsError> {
         if server || !self.chain_verification() || self.verify_hostname == Some(false) {
             return Ok(None);
         }
@@ -148,192 +82,7 @@ impl TlsParams {
     }
 }
 
-/// Reads and writes the raw fd; WouldBlock when the socket has nothing / no room.
-struct Fd(RawFd);
-
-impl Read for Fd {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `self.0` is the connection's fd, open while its descriptor (holding this session) lives.
-        let n = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Write for Fd {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: `self.0` is the connection's open fd; `buf` is live and its own length is passed.
-        let n = unsafe { libc::send(self.0, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What an operation on the session came to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Progress {
-    Done(usize),
-    /// Needs the socket readable (or writable) again.
-    WantRead,
-    WantWrite,
-    /// The peer closed the TLS session.
-    Closed,
-}
-
-pub struct TlsSession {
-    stream: SslStream<Fd>,
-    handshaken: bool,
-    /// A key or certificate file that did not load: EM fails the handshake, not
-    /// start_tls.
-    broken: bool,
-}
-
-impl TlsSession {
-    pub fn new(fd: RawFd, params: &TlsParams, server: bool, sig: u64) -> Result<Self, TlsError> {
-        let (ctx, broken) = shared_context(params, server)?;
-        let mut ssl = Ssl::new(&ctx).map_err(bad)?;
-        if params.verify_peer || params.chain_verification() {
-            let mut mode = SslVerifyMode::PEER;
-            if server && params.fail_if_no_peer_cert {
-                mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
-            }
-            let chain = params.chain_verification();
-            let ask_ruby = params.verify_peer;
-            // OpenSSL calls this for each certificate it checks; with a CA store its
-            // verdict stands unless Ruby rejects; without, Ruby decides (EM's model).
-            ssl.set_verify_callback(mode, move |preverified, store| {
-                if chain && !preverified {
-                    return false;
-                }
-                if !ask_ruby {
-                    return true;
-                }
-                let pem = store.current_cert().and_then(|c| c.to_pem().ok()).unwrap_or_default();
-                let cipher = openssl::x509::X509StoreContext::ssl_idx()
-                    .ok()
-                    .and_then(|idx| store.ex_data(idx))
-                    .and_then(|ssl| ssl.current_cipher())
-                    .map(CipherInfo::of);
-                ask_verifier(sig, &pem, cipher.as_ref())
-            });
-        }
-        if server {
-            ssl.set_accept_state();
-        } else {
-            ssl.set_connect_state();
-            if let Some(name) = params.sni_hostname.as_deref() {
-                ssl.set_hostname(name).map_err(bad)?;
-            }
-            if let Some(host) = params.host_to_verify(server)? {
-                // An address is checked against the certificate's IP SANs.
-                match host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
-                    Ok(ip) => ssl.param_mut().set_ip(ip).map_err(bad)?,
-                    Err(_) => ssl.param_mut().set_host(host).map_err(bad)?,
-                }
-            }
-        }
-        let stream = SslStream::new(ssl, Fd(fd)).map_err(bad)?;
-        Ok(TlsSession { stream, handshaken: false, broken })
-    }
-
-    pub fn handshaken(&self) -> bool {
-        self.handshaken
-    }
-
-    /// Advances the handshake; Done(0) once it has completed.
-    pub fn handshake(&mut self) -> io::Result<Progress> {
-        if self.handshaken {
-            return Ok(Progress::Done(0));
-        }
-        if self.broken {
-            return Err(io::Error::from_raw_os_error(libc::EPROTO));
-        }
-        match self.stream.do_handshake() {
-            Ok(()) => {
-                self.handshaken = true;
-                Ok(Progress::Done(0))
-            }
-            Err(e) => classify(e),
-        }
-    }
-
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Progress> {
-        match self.stream.ssl_read(buf) {
-            Ok(0) => Ok(Progress::Closed),
-            Ok(n) => Ok(Progress::Done(n)),
-            Err(e) => classify(e),
-        }
-    }
-
-    pub fn write(&mut self, data: &[u8]) -> io::Result<Progress> {
-        match self.stream.ssl_write(data) {
-            Ok(n) => Ok(Progress::Done(n)),
-            Err(e) => classify(e),
-        }
-    }
-
-    /// Sends close_notify (best effort: the socket closes right after).
-    pub fn shutdown(&mut self) {
-        let _ = self.stream.shutdown();
-    }
-
-    pub fn peer_cert_pem(&self) -> Option<Vec<u8>> {
-        self.stream.ssl().peer_certificate().and_then(|c| c.to_pem().ok())
-    }
-
-    /// OpenSSL's name; "(NONE)" before the handshake, as EM reports.
-    pub fn cipher_name(&self) -> String {
-        self.stream.ssl().current_cipher().map_or_else(|| "(NONE)".to_string(), |c| c.name().to_string())
-    }
-
-    pub fn cipher_bits(&self) -> Option<i32> {
-        self.stream.ssl().current_cipher().map(|c| c.bits().secret)
-    }
-
-    /// The negotiated cipher's protocol version (OpenSSL's SSL_CIPHER_get_version,
-    /// what EM reports: "TLSv1.3", or "SSLv3" for an SSLv3-era cipher over TLS 1.2).
-    pub fn protocol(&self) -> String {
-        match self.stream.ssl().current_cipher() {
-            Some(cipher) if self.handshaken => cipher.version().to_string(),
-            _ => "(NONE)".to_string(),
-        }
-    }
-
-    pub fn sni_hostname(&self) -> Option<String> {
-        self.stream.ssl().servername(NameType::HOST_NAME).map(str::to_string)
-    }
-
-    /// Did OpenSSL's own chain (and hostname) verification pass?
-    pub fn chain_verified(&self) -> bool {
-        self.stream.ssl().verify_result() == openssl::x509::X509VerifyResult::OK
-    }
-}
-
-fn classify(e: openssl::ssl::Error) -> io::Result<Progress> {
-    let code = e.code();
-    let text = e.to_string();
-    let io = e.into_io_error().ok();
-    match code {
-        ErrorCode::WANT_READ => Ok(Progress::WantRead),
-        ErrorCode::WANT_WRITE => Ok(Progress::WantWrite),
-        ErrorCode::ZERO_RETURN => Ok(Progress::Closed),
-        ErrorCode::SYSCALL => match io {
-            Some(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Progress::WantRead),
-            Some(e) => Err(e),
-            None => Ok(Progress::Closed),
-        },
-        _ => Err(io.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidData, text))),
-    }
-}
-
-fn bad(e: ErrorStack) -> TlsError {
+pub(super) fn bad(e: ErrorStack) -> TlsError {
     TlsError::BadParams(e.to_string())
 }
 
@@ -341,7 +90,7 @@ fn bad(e: ErrorStack) -> TlsError {
 /// per connection): loading keys and certificates once saves a lot of memory and
 /// time per handshake. Per-connection settings (SNI, the host checked) are not part
 /// of the context. A few distinct option sets are normal; the cache is bounded.
-fn shared_context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsError> {
+pub(super) fn shared_context(params: &TlsParams, server: bool) -> Result<(SslContext, bool), TlsError> {
     type Cache = std::collections::HashMap<(TlsParams, bool), (SslContext, bool)>;
     static CACHE: OnceLock<std::sync::Mutex<Cache>> = OnceLock::new();
     let key = (TlsParams { sni_hostname: None, connect_host: None, ..params.clone() }, server);
@@ -517,91 +266,4 @@ fn default_identity() -> &'static (X509, PKey<Private>) {
         let key = PKey::private_key_from_pem(pem).expect("built-in key");
         (cert, key)
     })
-}
-
-/// For a handshake that failed before the stream existed (unused variants kept
-/// out of the public API).
-#[allow(dead_code)]
-fn describe(e: HandshakeError<Fd>) -> String {
-    match e {
-        HandshakeError::SetupFailure(e) => e.to_string(),
-        HandshakeError::Failure(m) | HandshakeError::WouldBlock(m) => m.error().to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_verifier_is_gone_after_with_verifier_even_when_it_panics() {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            with_verifier(&mut |_, _, _| true, || {
-                assert!(ask_verifier(1, b"", None));
-                panic!("inside the handshake");
-            })
-        }));
-        assert!(outcome.is_err());
-        assert!(!ask_verifier(1, b"", None), "no verifier: rejected, and no dangling pointer");
-    }
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
-
-    fn drive(client: &mut TlsSession, server: &mut TlsSession) {
-        for _ in 0..100 {
-            let c = client.handshake().unwrap();
-            let s = server.handshake().unwrap();
-            if c == Progress::Done(0) && s == Progress::Done(0) {
-                return;
-            }
-        }
-        panic!("handshake did not finish");
-    }
-
-    #[test]
-    fn handshake_and_data_over_a_socketpair_with_the_default_server_identity() {
-        let (a, b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        b.set_nonblocking(true).unwrap();
-        let params = TlsParams { protocols: PROTO_DEFAULT, ..Default::default() };
-        let mut client = TlsSession::new(a.as_raw_fd(), &params, false, 1).unwrap();
-        let mut server = TlsSession::new(b.as_raw_fd(), &params, true, 2).unwrap();
-        drive(&mut client, &mut server);
-        assert_eq!(client.protocol(), "TLSv1.3");
-        assert!(client.peer_cert_pem().is_some());
-        assert_eq!(client.write(b"hello").unwrap(), Progress::Done(5));
-        let mut buf = [0u8; 16];
-        let mut got = server.read(&mut buf).unwrap();
-        for _ in 0..10 {
-            if got != Progress::WantRead {
-                break;
-            }
-            got = server.read(&mut buf).unwrap();
-        }
-        assert_eq!(got, Progress::Done(5));
-        assert_eq!(&buf[..5], b"hello");
-    }
-
-    #[test]
-    fn no_usable_protocol_fails_the_handshake_not_the_setup() {
-        let (a, _b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let mut client = TlsSession::new(a.as_raw_fd(), &TlsParams::default(), false, 1).unwrap();
-        assert!(client.handshake().is_err());
-    }
-
-    #[test]
-    fn protocol_mask_selects_tls_1_2() {
-        let (a, b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        b.set_nonblocking(true).unwrap();
-        let params = TlsParams { protocols: PROTO_TLSV1_2, cipher_list: Some("DHE,EDH".into()), ..Default::default() };
-        let mut client = TlsSession::new(a.as_raw_fd(), &params, false, 1).unwrap();
-        let mut server =
-            TlsSession::new(b.as_raw_fd(), &TlsParams { protocols: PROTO_TLSV1_2, ..Default::default() }, true, 2)
-                .unwrap();
-        drive(&mut client, &mut server);
-        assert_eq!(client.protocol(), "TLSv1.2");
-        assert!(client.cipher_name().contains("DHE"), "{:?}", client.cipher_name());
-    }
 }

@@ -2,7 +2,8 @@
 //! handshake steps (taken outside the table by the glue), completion.
 use super::descriptor::{Kind, Tls};
 use super::table::{Event, Table};
-use super::tls::{Progress, TlsError, TlsParams, TlsSession};
+use super::tls::{TlsError, TlsParams};
+use super::tls_session::{Progress, TlsSession};
 use std::io;
 use std::time::Instant;
 

@@ -6,7 +6,8 @@ use super::machine::Machine;
 use super::raw;
 use crate::reactor::core::Step;
 use crate::reactor::table::Event;
-use crate::reactor::tls::{self, TlsSession};
+use crate::reactor::tls_session::TlsSession;
+use crate::reactor::tls_verify;
 use magnus::{prelude::*, value::LazyId, Error, Ruby, Value};
 
 static RECEIVE_DATA: LazyId = LazyId::new("receive_data");
@@ -64,7 +65,7 @@ impl Machine {
                 Next::Again => continue,
                 Next::Handshake(sig, mut session) => {
                     let mut failure = None;
-                    let progress = tls::with_verifier(
+                    let progress = tls_verify::with_verifier(
                         &mut |sig, pem, cipher| self.verify_peer(ruby, sig, pem, cipher, &mut failure),
                         || session.handshake(),
                     );

@@ -33,7 +33,7 @@ pub struct Machine {
     loop_time: Cell<SystemTime>,
     /// While ssl_verify_peer runs: the connection and the cipher negotiated so far
     /// (its session is out of the table then; the cipher getters read this).
-    pub(super) verifying: RefCell<Option<(u64, crate::reactor::tls::CipherInfo)>>,
+    pub(super) verifying: RefCell<Option<(u64, crate::reactor::tls_verify::CipherInfo)>>,
     /// Owned by the Ruby layer (`@next_tick_queue`, `EventMachine`), which never
     /// replaces them while a Machine exists; marked here all the same.
     ticks: Opaque<RArray>,

@@ -2,7 +2,8 @@
 //! the TLS work is in `reactor::tls`.
 use super::errors;
 use super::machine::Machine;
-use crate::reactor::tls::{CipherInfo, TlsParams};
+use crate::reactor::tls::TlsParams;
+use crate::reactor::tls_verify::CipherInfo;
 use magnus::{method, prelude::*, Error, RClass, RHash, RString, Ruby, Value};
 
 fn string_opt(opts: RHash, key: &str) -> Result<Option<String>, Error> {
