@@ -65,9 +65,7 @@ module RethinkDB
       @password = opts[:password] || opts[:auth_key] || ""
       @timeout = opts[:timeout].to_f
       @timeout = DEFAULT_TIMEOUT if @timeout <= 0
-      if opts[:ssl] && !opts[:ssl].empty?
-        raise ReqlDriverError, "TLS (the ssl: option) is not supported by em_rust's RethinkDB client."
-      end
+      @tls = tls_option(opts[:ssl])
       @transport_class = opts[:transport] || Connection.default_transport
       @default_opts = @default_db ? { db: RQL.new.db(@default_db) } : {}
       @conn_id = 0
@@ -89,10 +87,38 @@ module RethinkDB
       @reader = nil # the thread reading the transport for synchronous waiters
       @pump = nil
       @lost = false
-      @transport = @transport_class.connect(@host, @port, @user, @password, @timeout)
+      @transport = if @tls
+                     unless @transport_class.respond_to?(:connect_tls)
+                       raise ReqlDriverError, "The transport #{@transport_class} does not support TLS (the ssl: option)."
+                     end
+                     @transport_class.connect_tls(@host, @port, @user, @password, @timeout, @tls)
+                   else
+                     @transport_class.connect(@host, @port, @user, @password, @timeout)
+                   end
       @conn_id += 1
       self
     end
+
+    # `ssl:` as the official driver takes it: nil for none; a Hash, with
+    # `ca_certs:` a PEM file of the CAs to trust (else the system's store).
+    # The server's certificate is verified, its name against the host.
+    def tls_option(ssl)
+      return nil if ssl.nil? || ssl == false
+      raise ArgumentError, "ssl: must be a Hash such as { ca_certs: \"ca.pem\" } (got #{ssl.inspect})." unless ssl.is_a?(Hash)
+
+      ssl = ssl.transform_keys(&:to_sym)
+      unknown = ssl.keys - [:ca_certs]
+      raise ArgumentError, "ssl: unknown option(s) #{unknown.map(&:inspect).join(', ')} (known: :ca_certs)." unless unknown.empty?
+
+      path = ssl[:ca_certs]
+      return true if path.nil?
+
+      path = path.to_s
+      raise ReqlDriverError, "ssl: ca_certs file #{path.inspect} does not exist or is not readable." unless File.file?(path) && File.readable?(path)
+
+      path
+    end
+    private :tls_option
 
     def open?
       !@transport.nil? && !@lost && !@transport.closed?

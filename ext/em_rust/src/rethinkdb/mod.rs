@@ -7,7 +7,8 @@
 //! - [`json`]: decodes a response payload through a [`json::Builder`], so the Ruby
 //!   glue builds Ruby objects directly while tests build plain Rust values.
 //! - [`socket`]: the one part that does I/O: the above driven over a non-blocking
-//!   TCP socket with poll(2) waits that signals interrupt (still no Ruby).
+//!   TCP socket with poll(2) waits that signals interrupt (still no Ruby), over
+//!   [`wire`]: plain TCP or TLS.
 //!
 //! Every decoder here takes arbitrary bytes from the network: bad input is an
 //! error value with a message meant for the user, never a panic or an unbounded
@@ -17,6 +18,7 @@ pub mod handshake;
 pub mod json;
 pub mod scram;
 pub mod socket;
+pub mod wire;
 
 #[cfg(test)]
 mod fuzz_tests;

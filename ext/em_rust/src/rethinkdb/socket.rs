@@ -9,9 +9,11 @@
 //! calls, never across a wait, so they are safe to take while holding the GVL.
 use super::framing::{Frame, FrameDecoder};
 use super::handshake::Handshake;
+use super::wire::{self, Handshaking, TlsOptions, Wire};
 use super::ProtocolError;
-use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use openssl::ssl::MidHandshakeSslStream;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -59,17 +61,6 @@ fn poll_fd(fd: RawFd, events: libc::c_short, deadline: Option<Instant>) -> io::R
     Ok(if rc == 0 { Ready::TimedOut } else { Ready::Yes })
 }
 
-/// Sends without raising SIGPIPE (the Ruby process may not ignore it).
-fn send_nosignal(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
-    // SAFETY: `bytes` is a live slice and its own length is passed; send only reads it.
-    let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc as usize)
-    }
-}
-
 /// An OS error's text without Rust's " (os error N)" suffix, as Ruby prints Errno messages.
 fn os_text(err: &io::Error) -> String {
     let text = err.to_string();
@@ -106,7 +97,7 @@ struct Writer {
 
 /// A connected, authenticated connection carrying frames.
 pub struct Conn {
-    stream: TcpStream,
+    wire: Wire,
     reader: Mutex<Reader>,
     writer: Mutex<Writer>,
 }
@@ -126,25 +117,25 @@ enum Flushed {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, decoder: FrameDecoder) -> Conn {
+    fn new(wire: Wire, decoder: FrameDecoder) -> Conn {
         Conn {
-            stream,
+            wire,
             reader: Mutex::new(Reader { decoder, scratch: vec![0; READ_CHUNK].into_boxed_slice() }),
             writer: Mutex::new(Writer { pending: Vec::new(), head: 0, queued: 0, sent: 0 }),
         }
     }
 
     pub fn fd(&self) -> RawFd {
-        self.stream.as_raw_fd()
+        self.wire.fd()
     }
 
     pub fn local_port(&self) -> u16 {
-        self.stream.local_addr().map_or(0, |a| a.port())
+        self.wire.local_port()
     }
 
     /// Sends FIN both ways: blocked readers and writers wake up (and see EOF).
     pub fn shutdown(&self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.wire.shutdown();
     }
 
     /// The next whole frame: a buffered one, else read (non-blocking) until one is
@@ -158,10 +149,11 @@ impl Conn {
             match decoder.next_frame() {
                 Ok(Some(frame)) => return Pumped::Frame(frame),
                 Err(err) => return Pumped::Failed(err),
-                Ok(None) if reads >= max_reads => return Pumped::Empty,
+                // Bytes TLS has decrypted already would not make the fd readable.
+                Ok(None) if reads >= max_reads && !self.wire.buffered() => return Pumped::Empty,
                 Ok(None) => {}
             }
-            match (&self.stream).read(&mut scratch[..]) {
+            match self.wire.read(&mut scratch[..]) {
                 Ok(0) => return Pumped::Failed(decoder.eof_error()),
                 Ok(n) => {
                     decoder.push(&scratch[..n]);
@@ -233,7 +225,7 @@ impl Conn {
         let mut result = Flushed::Done;
         while w.sent < target {
             let from = w.head;
-            match send_nosignal(self.fd(), &w.pending[from..]) {
+            match self.wire.write(&w.pending[from..]) {
                 Ok(n) => {
                     w.head += n;
                     w.sent += n as u64;
@@ -275,13 +267,25 @@ pub struct Establish {
     last_error: Option<io::Error>,
     /// The socket and whether its connect(2) finished.
     stream: Option<(TcpStream, bool)>,
+    tls: Option<TlsOptions>,
+    /// A TLS handshake under way, and whether it waits to read (else to write).
+    tls_step: Option<(Box<MidHandshakeSslStream<TcpStream>>, bool)>,
+    /// Connected (and TLS up, with `tls`): the RethinkDB handshake runs on it.
+    wire: Option<Wire>,
     handshake: Option<Handshake>,
     out: Vec<u8>,
 }
 
 impl Establish {
-    /// `timeout` None waits forever.
-    pub fn new(host: String, port: u16, user: String, password: Vec<u8>, timeout: Option<Duration>) -> Establish {
+    /// `timeout` None waits forever; `tls` None connects in the clear.
+    pub fn new(
+        host: String,
+        port: u16,
+        user: String,
+        password: Vec<u8>,
+        timeout: Option<Duration>,
+        tls: Option<TlsOptions>,
+    ) -> Establish {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         Establish {
             host,
@@ -294,6 +298,9 @@ impl Establish {
             next_addr: 0,
             last_error: None,
             stream: None,
+            tls,
+            tls_step: None,
+            wire: None,
             handshake: None,
             out: Vec::new(),
         }
@@ -347,8 +354,8 @@ impl Establish {
                 }
             }
         }
-        if self.handshake.is_none() {
-            let stream = &self.stream.as_ref().expect("connected").0;
+        if self.wire.is_none() && self.tls_step.is_none() {
+            let (stream, _) = self.stream.take().expect("connected");
             let _ = stream.set_nodelay(true);
             let on: libc::c_int = 1;
             // SAFETY: `on` is a live c_int and its size is passed; the fd is the open stream's.
@@ -361,6 +368,37 @@ impl Establish {
                     std::mem::size_of::<libc::c_int>() as libc::socklen_t,
                 );
             }
+            match &self.tls {
+                None => self.wire = Some(Wire::Plain(stream)),
+                Some(options) => match wire::start_tls(stream, &self.host, options) {
+                    Handshaking::Done(w) => self.wire = Some(w),
+                    Handshaking::Again(mid, wants_read) => self.tls_step = Some((mid, wants_read)),
+                    Handshaking::Failed(why) => return Waited::Failed(self.could_not_connect(&why)),
+                },
+            }
+        }
+        while let Some((mid, wants_read)) = self.tls_step.take() {
+            let fd = mid.get_ref().as_raw_fd();
+            let events = if wants_read { libc::POLLIN } else { libc::POLLOUT };
+            match poll_fd(fd, events, self.deadline) {
+                Ok(Ready::Yes) => {}
+                Ok(Ready::Interrupted) => {
+                    self.tls_step = Some((mid, wants_read));
+                    return Waited::Interrupted;
+                }
+                Ok(Ready::TimedOut) => {
+                    let why = format!("TLS handshake timed out after {}", seconds(self.timeout));
+                    return Waited::Failed(self.could_not_connect(&why));
+                }
+                Err(e) => return Waited::Failed(closed_by_server(&e)),
+            }
+            match wire::continue_tls(*mid) {
+                Handshaking::Done(w) => self.wire = Some(w),
+                Handshaking::Again(mid, wants_read) => self.tls_step = Some((mid, wants_read)),
+                Handshaking::Failed(why) => return Waited::Failed(self.could_not_connect(&why)),
+            }
+        }
+        if self.handshake.is_none() {
             match Handshake::start(&self.user, &self.password) {
                 Ok((handshake, first)) => {
                     self.handshake = Some(handshake);
@@ -379,13 +417,13 @@ impl Establish {
     }
 
     fn shake(&mut self) -> Waited<Conn> {
-        let (stream, _) = self.stream.as_ref().expect("connected");
-        let fd = stream.as_raw_fd();
+        let wire = self.wire.as_ref().expect("connected");
+        let fd = wire.fd();
         let handshake = self.handshake.as_mut().expect("started");
         let mut buf = [0u8; 4096];
         loop {
             while !self.out.is_empty() {
-                match send_nosignal(fd, &self.out) {
+                match wire.write(&self.out) {
                     Ok(n) => {
                         self.out.drain(..n);
                     }
@@ -394,14 +432,14 @@ impl Establish {
                     Err(e) => return Waited::Failed(closed_by_server(&e)),
                 }
             }
-            match (&*stream).read(&mut buf) {
+            match wire.read(&mut buf) {
                 Ok(0) => return Waited::Failed(handshake.eof_error()),
                 Ok(n) => match handshake.feed(&buf[..n]) {
                     Ok(progress) if progress.done => {
                         let mut decoder = FrameDecoder::default();
                         decoder.push(&handshake.take_rest());
-                        let (stream, _) = self.stream.take().expect("connected");
-                        return Waited::Got(Conn::new(stream, decoder));
+                        let wire = self.wire.take().expect("connected");
+                        return Waited::Got(Conn::new(wire, decoder));
                     }
                     Ok(progress) => {
                         self.out.extend_from_slice(&progress.send);
@@ -440,7 +478,7 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use serde_json::{json, Value};
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::Arc;
     use std::thread;
@@ -493,7 +531,8 @@ mod tests {
     }
 
     fn establish(port: u16, password: &str, timeout: Option<Duration>) -> Result<Conn, ProtocolError> {
-        let mut e = Establish::new("127.0.0.1".into(), port, "admin".into(), password.as_bytes().to_vec(), timeout);
+        let mut e =
+            Establish::new("127.0.0.1".into(), port, "admin".into(), password.as_bytes().to_vec(), timeout, None);
         loop {
             match e.run() {
                 Waited::Got(conn) => return Ok(conn),

@@ -43,6 +43,7 @@ use super::{errors, gvl};
 use crate::rethinkdb::framing::{append_query, Frame};
 use crate::rethinkdb::json::{self, Builder};
 use crate::rethinkdb::socket::{Conn, Establish, Pumped, Waited};
+use crate::rethinkdb::wire::TlsOptions;
 use crate::rethinkdb::{excerpt, ProtocolError};
 use magnus::rb_sys::FromRawValue;
 use magnus::{function, method, prelude::*, Error, RHash, RString, Ruby, TryConvert, Value};
@@ -186,11 +187,44 @@ impl Socket {
         password: RString,
         timeout: Option<f64>,
     ) -> Result<Socket, Error> {
+        Self::establish(ruby, host, port, user, password, timeout, None)
+    }
+
+    /// `connect` over TLS: `ca_file` a path to the CA certificates (PEM), or
+    /// true for the system's CA store.
+    fn connect_tls(
+        ruby: &Ruby,
+        host: String,
+        port: u16,
+        user: String,
+        password: RString,
+        timeout: Option<f64>,
+        ca_file: Value,
+    ) -> Result<Socket, Error> {
+        let ca_file = if ca_file.is_kind_of(ruby.class_string()) {
+            Some(String::try_convert(ca_file)?)
+        } else if ca_file.to_bool() {
+            None
+        } else {
+            return Err(Error::new(ruby.exception_arg_error(), "connect_tls: ca_file must be a path or true"));
+        };
+        Self::establish(ruby, host, port, user, password, timeout, Some(TlsOptions { ca_file }))
+    }
+
+    fn establish(
+        ruby: &Ruby,
+        host: String,
+        port: u16,
+        user: String,
+        password: RString,
+        timeout: Option<f64>,
+        tls: Option<TlsOptions>,
+    ) -> Result<Socket, Error> {
         let timeout = timeout_arg(ruby, timeout)?;
         // Copied while the GVL is held.
         // SAFETY: the bytes are copied (to_vec) at once, with the GVL held and no Ruby code running.
         let password = unsafe { password.as_slice() }.to_vec();
-        let mut establish = Establish::new(host, port, user, password, timeout);
+        let mut establish = Establish::new(host, port, user, password, timeout, tls);
         loop {
             match gvl::without_gvl_io(|| establish.run()) {
                 Some(Waited::Got(conn)) => {
@@ -387,6 +421,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.undef_default_alloc_func();
     class.const_set("MAX_RESPONSE_BYTES", crate::rethinkdb::framing::DEFAULT_MAX_RESPONSE_LEN)?;
     class.define_singleton_method("connect", function!(Socket::connect, 5))?;
+    class.define_singleton_method("connect_tls", function!(Socket::connect_tls, 6))?;
     class.define_method("send_query", method!(Socket::send_query, 2))?;
     class.define_method("read_response", method!(Socket::read_response, 1))?;
     class.define_method("close", method!(Socket::close, 0))?;
