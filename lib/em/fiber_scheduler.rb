@@ -45,7 +45,8 @@ module EventMachine
       @wait_timers = {}.compare_by_identity # Wait => its timeout timer
       @serial = {}              # key => calls waiting for that key's running one
       @idle = []                # pool fibers parked between callbacks
-      @fibers = {}              # the fibers started here that have not finished
+      @fibers = {}              # the fibers started here that have not finished => :scheduled or :pool
+      @scheduled = 0            # of them, those of Fiber.schedule / EM.fiber
       @waits = {}               # fiber => its current Wait
       @unblocked = Thread::Queue.new # fibers unblocked (from any thread), drained on the loop
       @pending = []             # reactor work asked for before the loop ran
@@ -109,9 +110,9 @@ module EventMachine
       @stopping = false
     end
 
-    # Runs the loop until no fiber started here is left (stand-alone use).
+    # Runs the loop until no fiber scheduled here is left (stand-alone use).
     def run
-      return if @fibers.empty? || EM.reactor_running?
+      return if @scheduled.zero? || EM.reactor_running?
 
       @owns_loop = true
       EM.run
@@ -144,7 +145,8 @@ module EventMachine
       ensure
         finished(Fiber.current)
       end
-      @fibers[fiber] = true
+      @fibers[fiber] = :scheduled
+      @scheduled += 1
       resume(fiber)
       fiber
     end
@@ -362,7 +364,7 @@ module EventMachine
       ensure
         finished(Fiber.current)
       end
-      @fibers[fiber] = true
+      @fibers[fiber] = :pool
       fiber
     end
 
@@ -400,9 +402,9 @@ module EventMachine
     end
 
     def finished(fiber)
-      @fibers.delete(fiber)
+      @scheduled -= 1 if @fibers.delete(fiber) == :scheduled
       @waits.delete(fiber)
-      EM.stop if @owns_loop && @fibers.empty? && EM.reactor_running?
+      EM.stop if @owns_loop && @scheduled.zero? && EM.reactor_running?
     end
 
     # Reactor work: now if the loop runs on this thread, else when it starts.
