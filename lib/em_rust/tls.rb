@@ -25,11 +25,6 @@ module EventMachine
   ].freeze
 
   class << self
-    # TLS has negotiated (ssl_verify_peer, if asked for, ran during the handshake).
-    def event_tls_handshaken(sig)
-      @conns[sig]&.ssl_handshake_completed
-    end
-
     # The protocols mask for :ssl_version (String or Array, any case).
     def tls_protocols(versions)
       return EM_PROTO_TLSv1 | EM_PROTO_TLSv1_1 | EM_PROTO_TLSv1_2 | EM_PROTO_TLSv1_3 if versions.nil?

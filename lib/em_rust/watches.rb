@@ -13,10 +13,9 @@ module EventMachine
       register(conn) { |c| yield c if block_given? }
     end
 
-    # Stops a file watch; its unbind runs before this returns.
+    # Stops a file watch; the native side delivers its unbind before this returns.
     def unwatch_filename(sig)
       machine!("evma_unwatch_filename").unwatch_filename(sig)
-      event_unbound(sig, 0)
       nil
     end
 

@@ -79,6 +79,7 @@ RSpec.describe "a Connection whose post_init raises",
         EM.connect("127.0.0.1", port, client)
       end
     end.to raise_error(ArgumentError, "post_init failed")
+    expect(got).to eq(:closed)
     expect(EM.instance_variable_get(:@conns)).to be_empty
   end
 end

@@ -104,9 +104,7 @@ RSpec.describe "one-shot timers" do
 
     it "fires a timer added from a timer callback after its own interval" do
       seen = []
-      t0 = nil
       EM.run do
-        t0 = now
         EM.add_timer(0.02) do
           seen << :outer
           t1 = now

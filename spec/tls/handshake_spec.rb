@@ -223,8 +223,8 @@ RSpec.describe "TLS handshake (start_tls, ssl_handshake_completed, ssl_verify_pe
 
   describe "verify_peer on the server (client certificates)" do
     it "a client certificate: ssl_verify_peer gets it (3 calls: no CA store); get_peer_cert returns it; TLS 1.3 completes the client first" do
-      srv, cl, log = echo_pair(server: { tls: certs.server_opts.merge(verify_peer: true) },
-                               client: { tls: certs.client_opts })
+      srv, _, log = echo_pair(server: { tls: certs.server_opts.merge(verify_peer: true) },
+                              client: { tls: certs.client_opts })
       expect(srv.verified).to eq([certs.client_cert.to_pem] * 3)
       expect(srv.at_handshake[:peer_cert]).to eq(certs.client_cert.to_pem)
       expect(events_of(log, :server)).to eq(%i[post_init start_tls verify verify verify handshake data unbind])

@@ -4,6 +4,7 @@
 use super::errors;
 use super::machine::Machine;
 use crate::reactor::descriptor::Kind;
+use crate::reactor::table::Event;
 use magnus::{method, prelude::*, Error, RClass, RString, Ruby, Value};
 use std::io;
 use std::path::Path;
@@ -245,11 +246,13 @@ impl Machine {
         rb_self.reactor.table.borrow_mut().watch_file(&path).map_err(|e| errors::errno(ruby, e))
     }
 
+    /// Ends a file watch and delivers its unbind before returning, as EM's
+    /// UnwatchFile does, by the route of every other unbind (`deliver`).
     fn unwatch_filename(ruby: &Ruby, rb_self: &Self, sig: u64) -> Result<(), Error> {
-        if rb_self.reactor.table.borrow_mut().unwatch_file(sig) {
-            return Ok(());
+        if !rb_self.reactor.table.borrow_mut().unwatch_file(sig) {
+            return Err(errors::invalid_signature(ruby, "attempted to remove invalid watch signature"));
         }
-        Err(errors::invalid_signature(ruby, "attempted to remove invalid watch signature"))
+        rb_self.deliver(ruby, Event::Unbound { sig, errno: 0 })
     }
 
     fn watch_pid(ruby: &Ruby, rb_self: &Self, pid: i32) -> Result<u64, Error> {

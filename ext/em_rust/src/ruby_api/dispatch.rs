@@ -1,7 +1,9 @@
-//! Delivers a turn's steps to Ruby: due timers to their callbacks; data and
-//! completion straight to the Connection object in `@conns`; accept and unbind
-//! through the Ruby layer (`EM.event_accepted` / `EM.event_unbound`), which builds
-//! and retires Connections.
+//! Delivers a turn's steps to Ruby: due timers to their callbacks; data,
+//! completion and the TLS handshake straight to the Connection object in `@conns`;
+//! accept and unbind through the Ruby layer (`EM.event_accepted` /
+//! `EM.event_unbound`), which builds and retires Connections. Every event reaches
+//! Ruby through `deliver`, also the unbind of a file watch ended by
+//! `unwatch_filename` (connections.rs).
 use super::machine::Machine;
 use super::raw;
 use crate::reactor::core::Step;
@@ -18,7 +20,7 @@ static PROXY_TARGET_UNBOUND: LazyId = LazyId::new("proxy_target_unbound");
 static PROXY_COMPLETED: LazyId = LazyId::new("proxy_completed");
 static EVENT_ACCEPTED: LazyId = LazyId::new("event_accepted");
 static EVENT_UNBOUND: LazyId = LazyId::new("event_unbound");
-static EVENT_TLS_HANDSHAKEN: LazyId = LazyId::new("event_tls_handshaken");
+static SSL_HANDSHAKE_COMPLETED: LazyId = LazyId::new("ssl_handshake_completed");
 
 enum Next {
     Step(Step),
@@ -105,7 +107,7 @@ impl Machine {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn deliver(&self, ruby: &Ruby, event: Event) -> Result<(), Error> {
+    pub(super) fn deliver(&self, ruby: &Ruby, event: Event) -> Result<(), Error> {
         let em = ruby.get_inner(self.em).as_value();
         match event {
             Event::Read { sig, len } => {
@@ -125,7 +127,7 @@ impl Machine {
             Event::Accepted { server, sig } => {
                 self.invoke(ruby, Some(sig), em, &EVENT_ACCEPTED, &[int(ruby, server), int(ruby, sig)])
             }
-            Event::TlsHandshaken { sig } => self.invoke(ruby, Some(sig), em, &EVENT_TLS_HANDSHAKEN, &[int(ruby, sig)]),
+            Event::TlsHandshaken { sig } => self.notify(ruby, sig, &SSL_HANDSHAKE_COMPLETED),
             Event::TlsStep { .. } => Ok(()), // taken in next_step
             Event::Unbound { sig, errno } => self.invoke(
                 ruby,
