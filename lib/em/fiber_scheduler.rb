@@ -103,6 +103,7 @@ module EventMachine
       end
       @idle.pop.resume(nil) until @idle.empty?
       @serial.clear
+      @watches.each_key { |fd| FiberScheduler.unwatching(fd, self) }
       @watches.each_value(&:detach)
       @watches.clear
       raise first_error if first_error
@@ -293,6 +294,38 @@ module EventMachine
       fiber = Fiber.current
       on_loop { off_loop(fiber, wait) { resolve(host) } }
       suspend(wait)
+    end
+
+    # Ruby 3.5+: IO#close interrupts a fiber waiting on that IO (any thread).
+    def fiber_interrupt(fiber, exception)
+      interrupt = proc { wake(fiber, @waits[fiber], Raise.new(exception)) }
+      EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
+    end
+
+    # -- what Ruby 3.1 does not tell (fiber_scheduler_gaps.rb) ---------------------
+
+    # The fd is about to close: the fibers waiting on it get IOError, as threads do.
+    def io_closing(fd)
+      watch = @watches[fd] or return
+      interrupt = proc do
+        next unless @watches[fd].equal?(watch)
+
+        forget_watch(fd)
+        watch.detach
+        error = IOError.new("stream closed in another thread")
+        watch.waiters.to_a.each { |fiber, (wait, _)| wake(fiber, wait, Raise.new(error)) }
+      end
+      EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
+    end
+
+    # In a forked child: the parent's fibers and reactor are not here.
+    def forget_all
+      [@waits, @wait_timers, @serial, @fibers, @watches].each(&:clear)
+      @idle.clear
+      @pending.clear
+      @scheduled = 0
+      @loop = @owns_loop = false
+      @closed = true
     end
 
     # -- EM.callbacks_in_fibers ----------------------------------------------------
@@ -489,10 +522,15 @@ module EventMachine
     end
 
     def watch_for(io)
-      @watches[io.fileno] ||= EM.watch(io, IOWatch, self, io.fileno)
+      @watches[io.fileno] ||= EM.watch(io, IOWatch, self, io.fileno).tap do
+        FiberScheduler.watching(io.fileno, self)
+      end
     end
 
-    def forget_watch(fd) = @watches.delete(fd)
+    def forget_watch(fd)
+      FiberScheduler.unwatching(fd, self)
+      @watches.delete(fd)
+    end
 
     def numeric_address?(host)
       host.match?(/\A\d{1,3}(\.\d{1,3}){3}\z/) || (host.include?(":") && host.match?(/\A[\h:.]+\z/))
@@ -504,6 +542,8 @@ module EventMachine
 
     # The readiness of one fd for the fibers waiting on it.
     class IOWatch < EventMachine::Connection
+      attr_reader :waiters
+
       def initialize(scheduler, fd)
         super()
         @scheduler = scheduler
@@ -560,3 +600,4 @@ module EventMachine
     end
   end
 end
+require_relative "fiber_scheduler_gaps"

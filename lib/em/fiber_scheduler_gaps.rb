@@ -1,0 +1,62 @@
+# frozen_string_literal: true
+
+module EventMachine
+  class FiberScheduler
+    # What Ruby 3.1 does not tell a fiber scheduler, told here.
+    #
+    # IO#close: a thread blocked on an IO that another thread closes gets IOError;
+    # Ruby 3.1 does nothing for a fiber waiting through the scheduler (Ruby 3.5's
+    # fiber_interrupt hook does). The scheduler watching the fd wakes its fibers
+    # with that IOError before the fd goes.
+    module CloseInterrupt
+      def close
+        FiberScheduler.io_closing(self) if FiberScheduler.watching_any?
+        super
+      end
+    end
+
+    # fork: the child has none of the parent's reactor, so a scheduler it inherited
+    # on the forking thread is dropped there (its fibers are the parent's).
+    module ForkReset
+      def _fork
+        pid = super
+        FiberScheduler.forked if pid.zero?
+        pid
+      end
+    end
+
+    @owners = {} # fd => the scheduler watching it
+    @owners_lock = Mutex.new
+
+    class << self
+      def watching(fd, scheduler) = @owners_lock.synchronize { @owners[fd] = scheduler }
+
+      def unwatching(fd, scheduler)
+        @owners_lock.synchronize { @owners.delete(fd) if @owners[fd].equal?(scheduler) }
+      end
+
+      def watching_any? = !@owners.empty?
+
+      def io_closing(io)
+        fd = io.fileno
+        owner = @owners_lock.synchronize { @owners[fd] }
+        owner&.io_closing(fd)
+      rescue IOError
+        nil # already closed
+      end
+
+      def forked
+        @owners_lock = Mutex.new # the parent's may have been held by another thread
+        @owners.clear
+        scheduler = Fiber.scheduler
+        return unless scheduler.is_a?(FiberScheduler)
+
+        scheduler.forget_all
+        Fiber.set_scheduler(nil)
+      end
+    end
+
+    IO.prepend(CloseInterrupt) if RUBY_VERSION < "3.5" # later Rubies call fiber_interrupt
+    Process.singleton_class.prepend(ForkReset)
+  end
+end
