@@ -1,18 +1,16 @@
 # frozen_string_literal: true
-# EM.defer: operations run on a pool of Ruby threads; their results come back to
-# the reactor thread through a queue that one next tick drains (a batch per tick).
-# Worker threads wait for job ids on a native channel without holding the GVL; the
-# jobs stay in a Hash here.
+# EM.defer: operations run on a pool of Ruby threads. A job is three values
+# (op, callback, errback) pushed onto @defer_jobs plus a token on a native
+# channel; each worker runs JobWaiter#work (ruby_api/jobs.rs), which waits for a
+# token without the GVL, runs the op and pushes (receiver, value) onto
+# @defer_results, which one next tick drains (a batch per tick). No per-job Hash
+# entry or tuple.
 module EventMachine
   @threadpool = nil
   @threadpool_size = 20
-  @defer_jobs = {}
+  @defer_jobs = []
   @defers_pending = 0
-  @defer_ids = 0
-  # Results on their way from pool threads to the reactor, drained in batches by
-  # one tick (not a tick per result).
-  @defer_results = Thread::Queue.new
-  @defer_drain_scheduled = false
+  @defer_results = []
   # Guards the pool's creation against threads calling EM.defer at once (the first
   # calls race to create it; a second job queue would get jobs and no workers).
   @defer_lock = Thread::Mutex.new
@@ -30,12 +28,11 @@ module EventMachine
       raise ArgumentError, "defer callback must respond to #call" unless callback.nil? || callable?(callback)
       raise ArgumentError, "defer errback must respond to #call" unless errback.nil? || callable?(errback)
       spawn_threadpool unless @threadpool
-      # No thread switch can happen inside these updates (no method call between
-      # read and write), so they need no lock; creating the pool does.
-      id = (@defer_ids += 1)
-      @defer_jobs[id] = errback ? [op, callback, errback] : [op, callback]
+      # One push of three values is atomic (a C call), and no thread switch can
+      # happen inside the counter update, so they need no lock; creating the pool does.
+      @defer_jobs.push(op, callback, errback)
       @defers_pending += 1
-      @job_queue.push(id)
+      @job_queue.push
       nil
     end
 
@@ -76,55 +73,33 @@ module EventMachine
       @defers_pending -= 1
     end
 
+    # An op that raises with no errback ends its worker (JobWaiter#work raises it).
     def spawn_worker(waiter)
+      @drain_defer_results ||= method(:drain_defer_results)
       Thread.new do
         Thread.current.abort_on_exception = true # as EM's: an op without errback that raises ends the program
         Thread.current.report_on_exception = false
-        while (id = waiter.take)
-          op, callback, errback = @defer_jobs.delete(id)
-          run_deferred(op, callback, errback)
-        end
-      end
-    end
-
-    def run_deferred(op, callback, errback)
-      result = op.call
-      finish_defer(callback, result)
-    rescue Exception => e # rubocop:disable Lint/RescueException -- any error goes to the errback, as in EM
-      unless errback
+        waiter.work(@defer_jobs, @defer_results, self, @drain_defer_results)
+      rescue Exception # rubocop:disable Lint/RescueException -- re-raised
         defer_done
         raise
       end
-      finish_defer(errback, e)
-    end
-
-    # On a pool thread. A push made before the drain clears the flag is taken by
-    # that drain; one made after it sees the flag clear and schedules another.
-    def finish_defer(receiver, value)
-      @defer_results.push([receiver, value])
-      return if @defer_drain_scheduled
-      @defer_drain_scheduled = true
-      next_tick(@drain_defer_results ||= method(:drain_defer_results))
     end
 
     # On the reactor: every result so far, in order. If a callback raises, the
     # rest wait for a drain of their own (the error goes where tick errors go).
+    # Workers schedule a drain only when they push onto an empty Array.
     def drain_defer_results
-      @defer_drain_scheduled = false
       results = @defer_results
       until results.empty?
-        receiver, value = results.pop
-        defer_done
-        begin
-          receiver&.call(value)
-        rescue Exception # rubocop:disable Lint/RescueException -- re-raised
-          unless results.empty? || @defer_drain_scheduled
-            @defer_drain_scheduled = true
-            next_tick(@drain_defer_results)
-          end
-          raise
-        end
+        receiver = results.shift
+        value = results.shift
+        @defers_pending -= 1
+        receiver&.call(value)
       end
+    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+      next_tick(@drain_defer_results) unless results.empty?
+      raise
     end
 
     def shut_down_threadpool
@@ -133,7 +108,6 @@ module EventMachine
         @job_queue = nil
         @defer_jobs.clear
         @defer_results.clear
-        @defer_drain_scheduled = false
         @defers_pending = 0
         @threadpool.tap { @threadpool = nil }
       end

@@ -1,22 +1,24 @@
-//! The defer pool's job queue: job ids travel over a crossbeam channel from the
-//! reactor to worker threads (the jobs themselves stay in a Ruby Hash). A worker
-//! blocked in `take` can be kicked out of the wait, so Thread#kill and Ctrl-C work.
+//! The defer pool's job queue: one token per queued job travels over a crossbeam
+//! channel to the worker threads (the jobs themselves wait in a Ruby Array, in the
+//! same order). A worker blocked in `take` can be kicked out of the wait, so
+//! Thread#kill and Ctrl-C work.
 use crossbeam_channel::{select, unbounded, Receiver, Sender, TryRecvError};
 
 pub struct JobQueue {
-    tx: Option<Sender<u64>>,
-    rx: Receiver<u64>,
+    tx: Option<Sender<()>>,
+    rx: Receiver<()>,
 }
 
 pub struct Waiter {
-    jobs: Receiver<u64>,
+    jobs: Receiver<()>,
     kick_tx: Sender<()>,
     kick_rx: Receiver<()>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Take {
-    Job(u64),
+    /// One job is queued for this worker.
+    Job,
     /// The wait was interrupted; the caller checks why and usually waits again.
     Kicked,
     /// The queue was closed: no more jobs will come.
@@ -32,8 +34,8 @@ impl Default for JobQueue {
 
 impl JobQueue {
     /// False once the queue is closed.
-    pub fn push(&self, id: u64) -> bool {
-        self.tx.as_ref().is_some_and(|tx| tx.send(id).is_ok())
+    pub fn push(&self) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(()).is_ok())
     }
 
     pub fn close(&mut self) {
@@ -57,7 +59,7 @@ impl JobQueue {
 impl Waiter {
     pub fn try_take(&self) -> Option<Take> {
         match self.jobs.try_recv() {
-            Ok(id) => Some(Take::Job(id)),
+            Ok(()) => Some(Take::Job),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Take::Closed),
         }
@@ -65,7 +67,7 @@ impl Waiter {
 
     pub fn take_blocking(&self) -> Take {
         select! {
-            recv(self.jobs) -> job => job.map_or(Take::Closed, Take::Job),
+            recv(self.jobs) -> job => job.map_or(Take::Closed, |()| Take::Job),
             recv(self.kick_rx) -> _ => Take::Kicked,
         }
     }
@@ -90,11 +92,9 @@ mod tests {
     fn jobs_reach_one_waiter_each() {
         let q = JobQueue::default();
         let (a, b) = (q.waiter(), q.waiter());
-        q.push(1);
-        q.push(2);
-        let mut got = vec![a.try_take().unwrap(), b.try_take().unwrap()];
-        got.sort_by_key(|t| format!("{t:?}"));
-        assert_eq!(got, vec![Take::Job(1), Take::Job(2)]);
+        q.push();
+        q.push();
+        assert_eq!([a.try_take(), b.try_take()], [Some(Take::Job), Some(Take::Job)]);
         assert_eq!(a.try_take(), None);
     }
 
@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(w.take_blocking(), Take::Kicked);
         kicker.join().unwrap();
         q.close();
-        assert!(!q.push(3));
+        assert!(!q.push());
         assert_eq!(w.take_blocking(), Take::Closed);
     }
 }

@@ -1,9 +1,16 @@
-//! `EventMachine::JobQueue` / `JobWaiter`: the defer pool's channel of job ids.
-//! Worker threads (Ruby threads) wait in `JobWaiter#take` without the GVL.
-use super::gvl;
+//! `EventMachine::JobQueue` / `JobWaiter`: the defer pool. `EM.defer` pushes a job
+//! (op, callback, errback) onto a Ruby Array and a token onto the native channel;
+//! each worker (a Ruby thread) runs `JobWaiter#work`, which waits for a token
+//! without the GVL, takes the next three values off the Array, calls the op and
+//! posts (receiver, value) onto the results Array that one next tick drains. No
+//! Ruby object crosses the channel; the Arrays belong to the Ruby layer.
+use super::{gvl, raw};
 use crate::reactor::jobs::{JobQueue, Take, Waiter};
-use magnus::{function, method, prelude::*, Error, RModule, Ruby};
+use magnus::{function, method, prelude::*, value::LazyId, Error, RArray, RModule, Ruby, Value};
 use std::cell::RefCell;
+
+static CALL: LazyId = LazyId::new("call");
+static NEXT_TICK: LazyId = LazyId::new("next_tick");
 
 #[magnus::wrap(class = "EventMachine::JobQueue", free_immediately, size)]
 struct RbJobQueue(RefCell<JobQueue>);
@@ -16,8 +23,9 @@ impl RbJobQueue {
         RbJobQueue(RefCell::new(JobQueue::default()))
     }
 
-    fn push(&self, id: u64) -> bool {
-        self.0.borrow().push(id)
+    /// One more job is on the Array; false once the queue is closed.
+    fn push(&self) -> bool {
+        self.0.borrow().push()
     }
 
     fn size(&self) -> usize {
@@ -34,9 +42,9 @@ impl RbJobQueue {
 }
 
 impl RbJobWaiter {
-    /// The next job id, or nil once the queue is closed. Blocks without the GVL;
-    /// Thread#kill/#raise interrupt the wait.
-    fn take(&self) -> Result<Option<u64>, Error> {
+    /// Waits for the next job's token (without the GVL only when none is queued);
+    /// false once the queue is closed. Thread#kill/#raise interrupt the wait.
+    fn take(&self) -> Result<bool, Error> {
         loop {
             let taken = match self.0.try_take() {
                 Some(taken) => Some(taken),
@@ -46,11 +54,44 @@ impl RbJobWaiter {
                 }
             };
             match taken {
-                Some(Take::Job(id)) => return Ok(Some(id)),
-                Some(Take::Closed) => return Ok(None),
+                Some(Take::Job) => return Ok(true),
+                Some(Take::Closed) => return Ok(false),
                 Some(Take::Kicked) | None => gvl::check_interrupts()?,
             }
         }
+    }
+
+    /// A worker's whole life: runs jobs until the queue closes. An op's exception
+    /// goes with its errback onto `results`; with no errback it ends the worker
+    /// (raised in its thread, as EM does); so do Thread#kill and non-exception
+    /// jumps. The three shifts and the two pushes run with the GVL held and no Ruby
+    /// code between them, so a job is never split between workers and a result's
+    /// pair never interleaved with another's. A push onto an empty `results`
+    /// schedules `EM.next_tick(drain)`: the drain empties it, so a non-empty Array
+    /// always has a drain on its way.
+    fn work(&self, jobs: RArray, results: RArray, em: RModule, drain: Value) -> Result<(), Error> {
+        while self.take()? {
+            let op = raw::ary_shift(jobs);
+            let callback = raw::ary_shift(jobs);
+            let errback = raw::ary_shift(jobs);
+            if op.is_nil() {
+                continue; // the pool was shut down and its jobs cleared
+            }
+            let (receiver, value) = match op.funcall::<_, _, Value>(*CALL, ()) {
+                Ok(value) => (callback, value),
+                Err(e) => match e.value() {
+                    Some(exception) if !errback.is_nil() => (errback, exception),
+                    _ => return Err(e),
+                },
+            };
+            let was_empty = results.is_empty();
+            raw::ary_push(results, receiver);
+            raw::ary_push(results, value);
+            if was_empty {
+                em.funcall::<_, _, Value>(*NEXT_TICK, (drain,))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -58,12 +99,12 @@ pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
     let queue = em.define_class("JobQueue", ruby.class_object())?;
     queue.undef_default_alloc_func();
     queue.define_singleton_method("new", function!(RbJobQueue::new, 0))?;
-    queue.define_method("push", method!(RbJobQueue::push, 1))?;
+    queue.define_method("push", method!(RbJobQueue::push, 0))?;
     queue.define_method("size", method!(RbJobQueue::size, 0))?;
     queue.define_method("close", method!(RbJobQueue::close, 0))?;
     queue.define_method("waiter", method!(RbJobQueue::waiter, 0))?;
     let waiter = em.define_class("JobWaiter", ruby.class_object())?;
     waiter.undef_default_alloc_func();
-    waiter.define_method("take", method!(RbJobWaiter::take, 0))?;
+    waiter.define_method("work", method!(RbJobWaiter::work, 4))?;
     Ok(())
 }
