@@ -12,7 +12,7 @@ Gem::Specification.new do |spec|
   spec.authors = ["em_rust developers"]
   spec.license = "MIT"
   spec.required_ruby_version = ">= 3.0"
-  spec.files = Dir["lib/**/*.rb", "ext/em_rust/**/*.{rs,toml,rb}", "Cargo.toml", "Cargo.lock", "README.md"]
+  spec.files = Dir["lib/**/*.rb", "ext/em_rust/**/*.{rs,toml,rb,pem}", "Cargo.toml", "Cargo.lock", "README.md"]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/em_rust/extconf.rb"]
 end
