@@ -153,8 +153,19 @@ raw.sync = true
 runs = {} # bench => [[results of side 0], [results of side 1]]
 failures = []
 loaded = {}
-selected.each do |bench|
+# Progress: which benchmark, which run of all, and when the whole run should end
+# (the children's mean duration so far times the runs left).
+total_runs = selected.size * ROUNDS * 2
+runs_done = 0
+bench_start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+progress = lambda do
+  runs_done += 1
+  left = (Process.clock_gettime(Process::CLOCK_MONOTONIC) - bench_start) / runs_done * (total_runs - runs_done)
+  format("  [run %d/%d, ETA %dm%02ds]", runs_done, total_runs, left / 60, left % 60)
+end
+selected.each_with_index do |bench, index|
   runs[bench] = [[], []]
+  $stderr.puts "bench: #{bench} (#{index + 1}/#{selected.size})"
   ROUNDS.times do |round|
     order = round.even? ? [0, 1] : [1, 0]
     order.each do |side|
@@ -164,10 +175,10 @@ selected.each do |bench|
         runs[bench][side] << result
         loaded[SIDES[side]] ||= result["loaded"]
         _key, m = result["metrics"].first
-        $stderr.puts format("  %-16s round %d/%d  %-15s %14s %s", bench, round + 1, ROUNDS, SIDES[side], fmt(m["value"]), m["unit"])
+        $stderr.puts format("  %-16s round %d/%d  %-15s %14s %s%s", bench, round + 1, ROUNDS, SIDES[side], fmt(m["value"]), m["unit"], progress.call)
       else
         failures << "#{bench} round #{round + 1} #{SIDES[side]}: #{error}"
-        $stderr.puts format("  %-16s round %d/%d  %-15s FAILED %s", bench, round + 1, ROUNDS, SIDES[side], error)
+        $stderr.puts format("  %-16s round %d/%d  %-15s FAILED %s%s", bench, round + 1, ROUNDS, SIDES[side], error, progress.call)
       end
     end
   end
