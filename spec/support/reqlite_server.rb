@@ -2,7 +2,8 @@
 # A reqlite (the npm package reqlite@2.3.0, a RethinkDB server in JavaScript)
 # process on 127.0.0.1 for the RethinkDB specs: one shared instance, started on
 # first use and stopped when the suite ends, plus private ones for specs that
-# kill their server. `npm install reqlite@2.3.0` in the repository root provides it.
+# kill their server (spec/support/reqlite_cluster.rb starts several). `npm
+# install reqlite@2.3.0` in the repository root provides it.
 require "socket"
 require "tmpdir"
 require "rbconfig"
@@ -41,9 +42,10 @@ class ReqliteServer
 
   attr_reader :port
 
-  def start
+  # On `port` (e.g. to bring a stopped server back where it was), else a free one.
+  def start(port: nil)
     3.times do
-      @port = free_port
+      @port = port || free_port
       @log = File.join(Dir.tmpdir, "reqlite-#{Process.pid}-#{@port}.log")
       @pid = Process.spawn(self.class.node, "-r", PRELOAD, ENTRY, "--driver-port", @port.to_s,
                            in: File::NULL, out: @log, err: [:child, :out], pgroup: true)

@@ -5,7 +5,9 @@ require "timeout"
 
 module RethinkDB
   # A connection to a RethinkDB server: `r.connect(host:, port:, db:, user:,
-  # password:, timeout:)`. Many queries share it, each under its own token:
+  # password:, timeout:, ssl:)`, or to the first of several that answers with
+  # `hosts: [[host, port], ...]` (reconnecting after a loss: see Failover).
+  # Many queries share it, each under its own token:
   # synchronous `run`s from any thread, and em_run queries on the reactor.
   #
   # The bytes go through a transport object (RethinkDB::Native::Socket, the
@@ -23,6 +25,8 @@ module RethinkDB
   # CONTINUE of an em_run stream itself as soon as a partial batch is read, and
   # says so with a third element, `[token, Hash, true]`.
   class Connection
+    include Failover
+
     QT = Query::QueryType
     RT = Response::ResponseType
 
@@ -57,8 +61,11 @@ module RethinkDB
       opts = { host: opts } if opts.is_a?(String)
       raise ArgumentError, "Connection options must be a Hash (got #{opts.inspect})." unless opts.is_a?(Hash)
       opts = opts.transform_keys(&:to_sym)
-      @host = opts[:host] || DEFAULT_HOST
-      @port = (opts[:port] || DEFAULT_PORT).to_i
+      @hosts = Hosts.parse(opts, DEFAULT_HOST, DEFAULT_PORT)
+      @host_index = 0
+      @host, @port = @hosts[0]
+      # Reconnecting is on by default with several hosts.
+      @backoff = Backoff.from_option(opts.fetch(:reconnect) { @hosts.size > 1 || nil })
       @default_db = opts[:db]
       @user = opts[:user] || "admin"
       raise ReqlDriverError, "Cannot specify both a password and an auth key." if opts[:password] && opts[:auth_key]
@@ -74,6 +81,9 @@ module RethinkDB
       @lock = Mutex.new
       @cond = ConditionVariable.new
       @transport = nil
+      @resuming = [] # em_run feeds (resume: true) waiting for the next connection
+      @reconnecting = false
+      @generation = 0
       Connection.last = self
       connect
     end
@@ -87,14 +97,8 @@ module RethinkDB
       @reader = nil # the thread reading the transport for synchronous waiters
       @pump = nil
       @lost = false
-      @transport = if @tls
-                     unless @transport_class.respond_to?(:connect_tls)
-                       raise ReqlDriverError, "The transport #{@transport_class} does not support TLS (the ssl: option)."
-                     end
-                     @transport_class.connect_tls(@host, @port, @user, @password, @timeout, @tls)
-                   else
-                     @transport_class.connect(@host, @port, @user, @password, @timeout)
-                   end
+      @transport, @host_index = open_first(0)
+      @host, @port = @hosts[@host_index]
       @conn_id += 1
       self
     end
@@ -160,7 +164,8 @@ module RethinkDB
       raise ArgumentError, "Argument to close must be a hash." unless opts.is_a?(Hash)
       unknown = opts.keys - [:noreply_wait]
       raise ArgumentError, "close does not understand these options: #{unknown}" unless unknown.empty?
-      handles = @lock.synchronize do
+      resuming = take_resuming
+      handles = resuming + @lock.synchronize do
         @opts.clear
         @results.clear
         open_handles = @waiters.values.grep(QueryHandle)
@@ -186,9 +191,21 @@ module RethinkDB
       nil
     end
 
-    # The server's {"id", "name", "proxy"}.
+    # The server in use: its {"id", "name", "proxy"}, plus the "host" and
+    # "port" this connection reached it at.
     def server
-      control_query(QT::SERVER_INFO, RT::SERVER_INFO, "server_info")["r"][0]
+      info = control_query(QT::SERVER_INFO, RT::SERVER_INFO, "server_info")["r"][0]
+      info.merge("host" => @host, "port" => @port)
+    end
+
+    # The hosts this connection may use, as [[host, port], ...].
+    def hosts
+      @hosts.map(&:dup)
+    end
+
+    # The reconnect settings (nil: it does not reconnect by itself).
+    def reconnect_options
+      @backoff&.to_h
     end
 
     # The local port of the socket (nil when closed).
@@ -205,8 +222,10 @@ module RethinkDB
     # Runs `term` (a term body) with `opts`. With a Handler: registers a
     # QueryHandle and returns it (em_run). Otherwise waits and returns the value
     # (a Cursor for a stream), or calls `block` with it.
-    def run(term, opts, callback)
+    # `resume`: an em_run changefeed that survives a reconnect (see Failover).
+    def run(term, opts, callback, resume: false)
       reconnect(noreply_wait: false) if @auto_reconnect && !open?
+      reconnect_for_run
       raise ReqlRuntimeError, "Connection is closed." unless open?
 
       all_opts = @default_opts.merge(opts)
@@ -214,10 +233,10 @@ module RethinkDB
       # The documented `run(conn, db: 'name')`: the server wants a db term there.
       all_opts[:db] = RQL.new.db(all_opts[:db].to_s) if all_opts[:db].is_a?(String) || all_opts[:db].is_a?(Symbol)
       token = new_token
-      query = [QT::START, term, all_opts.to_h { |k, v| [k.to_s, Expr.body(v)] }]
+      query = start_query(term, all_opts)
 
       if callback.is_a?(Handler)
-        handle = QueryHandle.new(callback, term, all_opts, token, self)
+        handle = QueryHandle.new(callback, term, all_opts, token, self, resume: resume)
         start_pump
         register(token, all_opts, handle) or raise ReqlRuntimeError, "Connection is closed."
         auto_continue(token, true) unless all_opts[:noreply]
@@ -306,13 +325,14 @@ module RethinkDB
     # EM_Guard's shutdown hook: force-closes the open em_run queries (STOP to
     # the server, on_error + on_close to the handler) and stops the pump.
     def remove_em_waiters
-      handles = @lock.synchronize do
+      resuming = take_resuming.map { |handle| [handle.token, handle] }
+      handles = resuming + @lock.synchronize do
         taken = @waiters.select { |_token, waiter| waiter.is_a?(QueryHandle) }
         taken.each_key do |token|
           @waiters.delete(token)
           @opts.delete(token)
         end
-        taken
+        taken.to_a
       end
       failure = nil
       handles.each do |token, handle|
@@ -359,6 +379,10 @@ module RethinkDB
 
     def monotonic
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    def start_query(term, opts)
+      [QT::START, term, opts.to_h { |k, v| [k.to_s, Expr.body(v)] }]
     end
 
     # A query without a term (NOREPLY_WAIT, SERVER_INFO); raises unless the
@@ -481,9 +505,12 @@ module RethinkDB
         return if @lost || transport.nil? || !transport.equal?(@transport)
         @lost = true
         lost = []
+        resuming = []
         @waiters.each do |token, waiter|
           if waiter.equal?(:sync)
             @results[token] = lost_response(message)
+          elsif @backoff && waiter.resume?
+            resuming << waiter
           else
             lost << waiter
           end
@@ -491,14 +518,16 @@ module RethinkDB
         @waiters.clear
         @opts.clear
         @cond.broadcast
-        lost
+        [lost, resuming]
       end
       begin
         transport.close
       rescue StandardError
         nil
       end
-      handles.each { |handle| deliver_later(handle, lost_response(message)) }
+      lost, resuming = handles
+      lost.each { |handle| deliver_later(handle, lost_response(message)) }
+      after_loss(resuming, message) if @backoff
     end
 
     def lost_response(message)

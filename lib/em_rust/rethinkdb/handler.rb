@@ -3,7 +3,7 @@ module RethinkDB
   # Receives what an em_run query produces. Subclass it and override the
   # callbacks you need (see the table in docs/RETHINKDB.md §2.2): on_open, on_close,
   # on_error, on_val, on_atom, on_array, on_stream_val, on_wait_complete,
-  # on_unhandled_change, and the optional changefeed callbacks on_change,
+  # on_unhandled_change, on_reconnect (em_run's resume: true), and the optional changefeed callbacks on_change,
   # on_initial_val, on_uninitial_val, on_change_error and on_state (the latter
   # also asks the server for feed states).
   #
@@ -48,6 +48,11 @@ module RethinkDB
     def on_close(_query); end
 
     def on_wait_complete(_query); end
+
+    # A feed run with `resume: true` was re-subscribed on a new connection; its
+    # rows (with include_initial/include_states, the initial ones and states
+    # again) follow.
+    def on_reconnect(_query); end
 
     # Unhandled errors are raised (out of EM.run).
     def on_error(err, _query)

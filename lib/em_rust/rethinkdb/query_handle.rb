@@ -9,7 +9,8 @@ module RethinkDB
   class QueryHandle
     RT = Response::ResponseType
 
-    def initialize(handler, term, opts, token, conn)
+    def initialize(handler, term, opts, token, conn, resume: false)
+      @resume = resume
       @handler = handler
       @term = term
       @opts = opts
@@ -19,7 +20,21 @@ module RethinkDB
       @closed = false
     end
 
-    attr_reader :token
+    attr_reader :token, :term, :opts
+
+    # A changefeed run with `resume: true`: re-subscribed after a reconnect.
+    def resume?
+      @resume && !@closed && !@handler.stopped?
+    end
+
+    # Re-subscribed under a new token (Connection::Failover).
+    def rebind(token)
+      @token = token
+    end
+
+    def reconnected
+      handle(:on_reconnect)
+    end
 
     def closed?
       @closed

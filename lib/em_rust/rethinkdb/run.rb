@@ -36,11 +36,40 @@ module RethinkDB
       raise ArgumentError, "No handler specified." unless handler.is_a?(Handler)
 
       opts = parsed.opts
+      resume = resume_option(opts.delete(:resume), parsed.conn)
       # A handler that wants feed states gets them (a global optarg).
       opts = opts.merge(include_states: true) if handler.respond_to?(:on_state)
       conn = parsed.conn
       EM_Guard.register(conn)
-      conn.run(@body, opts, handler)
+      conn.run(@body, opts, handler, resume: resume)
+    end
+
+    private
+
+    # `resume: true` (em_run only): a changefeed re-subscribed after a reconnect.
+    def resume_option(resume, conn)
+      return false if resume.nil? || resume == false
+      raise ArgumentError, "resume: must be true or false (got #{resume.inspect})." unless resume == true
+      unless RQL.changefeed?(@body)
+        raise ArgumentError, "resume: true is for changefeeds (a query with .changes); any other query " \
+                             "would run again after a reconnect."
+      end
+      unless conn.reconnect_options
+        raise ArgumentError, "resume: true needs a connection that reconnects: r.connect(hosts: [...]) " \
+                             "or r.connect(reconnect: {...})."
+      end
+      true
+    end
+
+    CHANGES = Term::TermType::CHANGES
+
+    # Whether the term body holds a `changes` term.
+    def self.changefeed?(body)
+      case body
+      when Array then (body[0] == CHANGES && body[1].is_a?(Array)) || body.any? { |item| changefeed?(item) }
+      when Hash then body.each_value.any? { |item| changefeed?(item) }
+      else false
+      end
     end
   end
 end
