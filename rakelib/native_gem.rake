@@ -3,7 +3,9 @@
 # for this Ruby at lib/em_rust/<major.minor>/em_rust.so (rb-sys's layout, which
 # lib/em_rust/native.rb loads), so installing it needs no cargo and no libclang.
 # The source gem (em_rust.gemspec, built on install by extconf.rb) is unchanged.
-# docs: the "Installing without Rust" part of README.md, with the other platforms.
+# EM_RUST_GEM_PLATFORM overrides the platform name (e.g. arm64-darwin, whose local
+# name carries the OS version). README.md's "Installing without Rust" has the
+# other platforms' recipe.
 require "rubygems/package"
 require "fileutils"
 
@@ -17,7 +19,15 @@ module NativeGem
 
   def source_spec = Gem::Specification.load(File.join(ROOT, "em_rust.gemspec"))
 
-  def path = File.join(ROOT, "pkg", "em_rust-#{source_spec.version}-#{Gem::Platform.local}.gem")
+  def platform = Gem::Platform.new(ENV.fetch("EM_RUST_GEM_PLATFORM", Gem::Platform.local.to_s))
+
+  def path = File.join(ROOT, "pkg", "em_rust-#{source_spec.version}-#{platform}.gem")
+
+  # Debug info is most of the library's size; a gem ships without it.
+  def strip(from, to)
+    flag = RbConfig::CONFIG["host_os"].include?("darwin") ? "-S" : "--strip-debug"
+    sh "strip", flag, "-o", to, from
+  end
 
   # Copies lib/ and the stripped extension into STAGE and packages them there.
   def build
@@ -30,9 +40,8 @@ module NativeGem
     end
     so = "lib/em_rust/#{ABI}/em_rust.#{RbConfig::CONFIG['DLEXT']}"
     FileUtils.mkdir_p(File.dirname(File.join(STAGE, so)))
-    # Debug info is most of the library's size; a gem ships without it.
-    sh "strip", "--strip-debug", "-o", File.join(STAGE, so), File.join(ROOT, "lib/em_rust/em_rust.#{RbConfig::CONFIG['DLEXT']}")
-    spec.platform = Gem::Platform.local
+    strip(File.join(ROOT, "lib/em_rust/em_rust.#{RbConfig::CONFIG['DLEXT']}"), File.join(STAGE, so))
+    spec.platform = platform
     spec.extensions = []
     spec.files = files + [so]
     spec.required_ruby_version = [">= #{ABI}", "< #{ABI.succ}.dev"]
@@ -54,7 +63,6 @@ namespace :gem do
     sh RbConfig.ruby, File.join(NativeGem::ROOT, "spec/native_gem/install_check.rb"), NativeGem.path
   end
 end
-
 
 # rake test also checks the platform gem installs and runs without Rust (a few seconds).
 task test: "gem:native_check"
