@@ -31,7 +31,9 @@ impl Table {
 
     pub(super) fn close_now(&mut self, sig: u64, errno: i32) {
         let Some(mut d) = self.entries.remove(&sig) else { return };
-        if d.interest.is_some() {
+        // Closing an fd of our own takes it out of the poll set; one its owner keeps
+        // open must leave it. (An event for a signature already gone is dropped.)
+        if d.interest.is_some() && !d.owned {
             let _ = self.registry.deregister(&d.fd);
         }
         if let Some(tls) = d.tls.session_mut().filter(|t| t.handshaken()) {

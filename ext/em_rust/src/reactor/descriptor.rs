@@ -186,7 +186,8 @@ impl Descriptor {
             Kind::Watch => (self.notify_readable, self.notify_writable),
             Kind::Datagram => (!self.paused, !self.outbound.is_empty()),
             Kind::Stream => match self.state {
-                State::Connecting { .. } => (false, true),
+                // Readable too: the interest it will keep once connected.
+                State::Connecting { .. } => (true, true),
                 _ if self.tls.handshaking() => (true, self.tls.want_write()),
                 State::Open if self.close_after_writing => (self.tls.session().is_some(), true),
                 State::Open => (!self.paused, (!self.paused && !self.outbound.is_empty()) || self.tls.want_write()),
@@ -198,6 +199,19 @@ impl Descriptor {
             (false, true) => Some(Interest::WRITABLE),
             (false, false) => None,
         }
+    }
+
+    /// Whether the registered interest may stay as it is although `wanted` differs:
+    /// a plain stream keeps a writable interest it no longer needs. The poll set is
+    /// edge-triggered, so that costs an event only when a full send buffer drains,
+    /// and it saves an epoll_ctl each time the outbound buffer empties and fills
+    /// again, and after a connect (registered readable and writable at once).
+    pub fn keeps_interest(&self, wanted: Option<Interest>) -> bool {
+        let (Some(have), Some(wanted)) = (self.interest, wanted) else { return false };
+        self.kind == Kind::Stream
+            && matches!(self.tls, Tls::Off)
+            && have.is_writable()
+            && have.is_readable() == wanted.is_readable()
     }
 
     /// When its pending-connect or inactivity timeout runs out, if it has one.

@@ -243,7 +243,7 @@ impl Table {
     pub(super) fn update_interest(&mut self, sig: u64, force: bool) {
         let Some(d) = self.entries.get_mut(&sig) else { return };
         let wanted = d.wanted_interest();
-        if wanted == d.interest && !force {
+        if (wanted == d.interest || d.keeps_interest(wanted)) && !force {
             return;
         }
         let token = Token(sig as usize);
