@@ -41,7 +41,7 @@ RSpec.describe "RethinkDB with several hosts", :rethinkdb, :reqlite,
     ports = [closed_port, closed_port]
     expect { connect(ports.map { |port| ["127.0.0.1", port] }) }.to raise_error(
       RethinkDB::ReqlDriverError,
-      /\ACould not connect to any of the 2 hosts: 127.0.0.1:#{ports[0]} \(Could not connect .*Connection refused.*\); 127.0.0.1:#{ports[1]} /
+      /\ACould not connect to any of the 2 hosts: 127.0.0.1:#{ports[0]} \(Could not connect .*Connection refused.*\); 127.0.0.1:#{ports[1]} /m
     )
   end
 

@@ -84,6 +84,7 @@ module RethinkDB
       @resuming = [] # em_run feeds (resume: true) waiting for the next connection
       @reconnecting = false
       @generation = 0
+      @lost_message = nil
       Connection.last = self
       connect
     end
@@ -504,6 +505,7 @@ module RethinkDB
       handles = @lock.synchronize do
         return if @lost || transport.nil? || !transport.equal?(@transport)
         @lost = true
+        @lost_message = message
         lost = []
         resuming = []
         @waiters.each do |token, waiter|

@@ -17,6 +17,22 @@ module RethinkDB
     # - outside it, the next `run` reconnects first, sleeping between attempts.
     # `@generation` changes on every loss and close: a stale attempt is dropped.
     module Failover
+      # Why the connection was last lost (nil if it never was).
+      def loss_message
+        @lock.synchronize { @lost_message }
+      end
+
+      # A resumable feed that found the connection lost before it could ask
+      # for more: it waits for the reconnect under way. False if none is.
+      def resume_after_loss(handle)
+        @lock.synchronize do
+          return false unless @reconnecting
+
+          @resuming << handle unless @resuming.include?(handle)
+          true
+        end
+      end
+
       private
 
       # One pass over the hosts from index `first`: [transport, index], or the
@@ -55,7 +71,6 @@ module RethinkDB
       def after_loss(resuming, message)
         gen = @lock.synchronize do
           @resuming.concat(resuming)
-          @lost_message = message
           @reconnecting = EM.reactor_running?
           @generation += 1
         end

@@ -130,9 +130,15 @@ module RethinkDB
       awaiting = type == RT::SUCCESS_PARTIAL && !@conn.closed? &&
                  @conn.continue_query(@token, @opts, self, sent: continued)
       feed ? rows.each { |row| deliver_change(row) } : deliver_stream(rows)
+      return handle_close if type == RT::SUCCESS_SEQUENCE
       # A connection that closes while the next batch is awaited tells this
-      # handle itself (on_error + on_close, in a later tick).
-      handle_close if type == RT::SUCCESS_SEQUENCE || (!awaiting && @conn.closed?)
+      # handle itself (on_error + on_close, in a later tick); one lost before
+      # it could be asked for is told here (or the feed waits to resume).
+      return if awaiting || @closed || !@conn.closed?
+      return if resume? && @conn.resume_after_loss(self)
+
+      lost = { "t" => RT::CLIENT_ERROR, "r" => [@conn.loss_message || "Connection is closed."], "b" => [] }
+      deliver_error(Responses.error(lost, @term))
     end
 
     def deliver_stream(rows)
