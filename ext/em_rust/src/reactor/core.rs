@@ -161,7 +161,7 @@ mod tests {
     use crate::reactor::descriptor::Kind;
     use crate::reactor::signature::next_signature;
     use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsRawFd, IntoRawFd};
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
 
@@ -228,6 +228,30 @@ mod tests {
         }
         assert_eq!(steps, vec![Step::Io(Event::Unbound { sig, errno: libc::ETIMEDOUT })]);
         assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_watch_whose_fd_was_closed_and_reused_leaves_the_new_registration_alone() {
+        let reactor = Reactor::new().unwrap();
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let fd = ours.into_raw_fd();
+        let stale = reactor.table.borrow_mut().attach(fd, Kind::Watch).unwrap();
+        reactor.table.borrow_mut().set_notify(stale, Some(true), None);
+        // Its owner closes it behind the reactor's back and the number is reused
+        // (dup2 does both at once, so no other thread's fd can take the number).
+        let (fresh, mut peer) = UnixStream::pair().unwrap();
+        // SAFETY: both fds are open and ours; dup2 closes `fd`'s old socket (nothing else holds it).
+        assert_eq!(unsafe { libc::dup2(fresh.as_raw_fd(), fd) }, fd);
+        drop(fresh);
+        let sig = reactor.table.borrow_mut().attach(fd, Kind::Stream).unwrap();
+        reactor.table.borrow_mut().set_notify(stale, Some(false), None);
+        reactor.table.borrow_mut().detach(stale);
+        peer.write_all(b"still polled").unwrap();
+        let reads: Vec<Step> =
+            turn(&reactor).into_iter().filter(|s| matches!(s, Step::Io(Event::Read { .. }))).collect();
+        assert_eq!(reads, vec![Step::Io(Event::Read { sig, len: 12 })]);
+        // SAFETY: `fd` is open and no descriptor owns it (attached, not owned).
+        unsafe { libc::close(fd) };
     }
 
     #[test]

@@ -244,7 +244,7 @@ impl Table {
     pub fn detach(&mut self, sig: u64) -> Option<RawFd> {
         let mut d = self.entries.remove(&sig)?;
         if d.interest.is_some() {
-            let _ = self.registry.deregister(&d.fd);
+            self.leave_poll_set(sig, d.fd);
         }
         d.owned = false;
         self.events.push_back(Event::Unbound { sig, errno: 0 });

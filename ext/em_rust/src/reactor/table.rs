@@ -10,6 +10,7 @@ use super::signature::next_signature;
 use super::watches::Inotify;
 use mio::{Registry, Token};
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// Bytes read per `read` call, and reads per descriptor per turn before others get
@@ -241,11 +242,19 @@ impl Table {
 
     /// Registers, re-registers or deregisters to match what the descriptor needs.
     pub(super) fn update_interest(&mut self, sig: u64, force: bool) {
-        let Some(d) = self.entries.get_mut(&sig) else { return };
+        let Some(d) = self.entries.get(&sig) else { return };
         let wanted = d.wanted_interest();
         if (wanted == d.interest || d.keeps_interest(wanted)) && !force {
             return;
         }
+        if d.interest.is_some() && !d.owned && self.fd_reused(sig, d.fd) {
+            // Its registration went with the fd; the one on that number is the other's.
+            if let Some(d) = self.entries.get_mut(&sig) {
+                d.interest = None;
+            }
+            return;
+        }
+        let Some(d) = self.entries.get_mut(&sig) else { return };
         let token = Token(sig as usize);
         let result = match (d.interest, wanted) {
             (None, Some(w)) => self.registry.register(&d.fd, token, w),
@@ -255,6 +264,20 @@ impl Table {
         };
         if result.is_ok() {
             d.interest = wanted;
+        }
+    }
+
+    /// Whether another descriptor holds `fd`: then the fd of `sig`, one we do not
+    /// own (EM.watch, attach), was closed behind our back and its number reused,
+    /// and a poll operation on that number would change the other's registration.
+    pub(super) fn fd_reused(&self, sig: u64, fd: RawFd) -> bool {
+        self.entries.iter().any(|(&other, d)| other != sig && d.fd == fd)
+    }
+
+    /// Takes a descriptor we do not own (already out of `entries`) out of the poll set.
+    pub(super) fn leave_poll_set(&self, sig: u64, fd: RawFd) {
+        if !self.fd_reused(sig, fd) {
+            let _ = self.registry.deregister(&fd);
         }
     }
 
