@@ -89,6 +89,30 @@ module EventMachine
       @reactor_running && @reactor_pid == Process.pid
     end
 
+    # em_rust's own (EM has no such call): what the loop is doing, cheap enough to
+    # call every second from any thread. Outside EM.run only :running (false) and
+    # the defer pool's keys. In seconds:
+    #   turns                loop turns since EM.run began
+    #   busy_seconds         time in callbacks and the reactor's own reads/writes
+    #   wait_seconds         time blocked waiting for I/O or a timer
+    #   loop_lag_seconds     the longest turn of the last 1 to 2 seconds (or the
+    #                        current one, if longer): how late the loop may answer
+    #   current_turn_seconds how long the turn in progress has run (0 while waiting)
+    #   timers               pending timers
+    #   descriptors          open descriptors by kind (stream, acceptor, datagram,
+    #                        watch, other: inotify and pidfd)
+    #   outbound_bytes       bytes queued by send_data and not yet written
+    #   defer_queue          EM.defer jobs waiting for a worker
+    #   defers_pending       EM.defer jobs queued, running or waiting to call back
+    def stats
+      machine = @machine
+      base = machine ? machine.stats : {}
+      base[:running] = !machine.nil?
+      base[:defer_queue] = @defer_jobs.size / 3
+      base[:defers_pending] = @defers_pending
+      base
+    end
+
     def reactor_thread?
       Thread.current == @reactor_thread
     end

@@ -12,6 +12,7 @@
 //! Other threads (holding the GVL while the reactor thread waits without it) may
 //! use `table`, `timers` and `wakeup`; only the reactor thread uses the poller.
 use super::poller::Poller;
+use super::stats::LoopStats;
 use super::table::{Event, Table};
 use super::timers::Timers;
 use super::wakeup::Wakeup;
@@ -54,6 +55,8 @@ pub struct Reactor {
     pub table: RefCell<Table>,
     pub timers: RefCell<Timers>,
     pub wakeup: Arc<Wakeup>,
+    /// Turns, busy and waiting time, loop lag (`EM.stats`).
+    pub stats: LoopStats,
     /// Timers due this turn, not yet handed out.
     due: RefCell<VecDeque<u64>>,
 }
@@ -71,6 +74,7 @@ impl Reactor {
             table: RefCell::new(table),
             timers: RefCell::new(Timers::default()),
             wakeup,
+            stats: LoopStats::default(),
             due: RefCell::new(VecDeque::new()),
         })
     }
@@ -108,7 +112,10 @@ impl Reactor {
         let mut guard = self.poller.borrow_mut();
         let poller = guard.as_mut().ok_or_else(released)?;
         self.wakeup.set_sleeping(true);
+        self.stats.begin_wait();
+        let start = Instant::now();
         let waited = blocker(BlockingWait { poller, deadline: wait.deadline });
+        self.stats.end_wait(start.elapsed());
         self.wakeup.set_sleeping(false);
         waited.transpose().map(drop)
     }
@@ -116,6 +123,7 @@ impl Reactor {
     /// After the wait: readiness goes to the table, descriptor timeouts expire, and
     /// the timers due by `now` are queued for `next`.
     pub fn finish(&self, now: Instant) {
+        self.stats.woke(now);
         let guard = self.poller.borrow();
         let mut table = self.table.borrow_mut();
         if let Some(poller) = guard.as_ref() {

@@ -12,6 +12,7 @@ mod registration;
 pub mod sig_map;
 pub mod signature;
 mod sockopt;
+pub mod stats;
 mod stream;
 pub mod table;
 mod timeouts;

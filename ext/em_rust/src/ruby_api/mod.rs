@@ -9,6 +9,7 @@ mod jobs;
 mod machine;
 mod raw;
 mod rethinkdb;
+mod stats;
 mod tls;
 
 use magnus::{Error, Ruby};
@@ -20,6 +21,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let machine = machine::init(ruby, em)?;
     connections::init(ruby, machine)?;
     tls::init(ruby, machine)?;
+    stats::init(machine)?;
     event_machine::init(em)?;
     jobs::init(ruby, em)?;
     rethinkdb::init(ruby)?;
