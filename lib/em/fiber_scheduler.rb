@@ -31,8 +31,11 @@ module EventMachine
 
     # A wake-up that raises in the woken fiber instead of returning a value.
     Raise = Struct.new(:error)
-    # One suspension: what woke it may only wake this one (`kind` :io, :sleep, :block...).
-    Wait = Struct.new(:kind)
+    # One suspension: what woke it may only wake this one (`kind` :io, :sleep,
+    # :block...). With a timeout it is also the timer's callable (no Proc per wait).
+    Wait = Struct.new(:kind, :scheduler, :fiber, :timeout_value) do
+      def call = scheduler.__send__(:timed_out, self)
+    end
     # A throw out of a fiber (a throw cannot cross fibers): thrown again by the
     # code that resumed it, so that it reaches a catch around EM.run as it would
     # without fibers.
@@ -45,12 +48,16 @@ module EventMachine
       @wait_timers = {}.compare_by_identity # Wait => its timeout timer
       @serial = {}              # key => calls waiting for that key's running one
       @idle = []                # pool fibers parked between callbacks
-      @fibers = {}              # the fibers started here that have not finished => :scheduled or :pool
+      @fibers = {}.compare_by_identity # the fibers started here that have not finished => :scheduled or :pool
       @scheduled = 0            # of them, those of Fiber.schedule / EM.fiber
-      @waits = {}               # fiber => its current Wait
+      @waits = {}.compare_by_identity # fiber => its current Wait
       @unblocked = Thread::Queue.new # fibers unblocked (from any thread), drained on the loop
       @pending = []             # reactor work asked for before the loop ran
       @watches = {}             # fd => IOWatch
+      @idle_watches = []        # of them, those nobody waited on since the last sweep
+      @sweep_scheduled = false
+      @quick = nil              # the blocking fiber of `quick`
+      @quick_busy = false
       @loop = false             # the reactor runs this scheduler's waits
       @owns_loop = false        # run started the EM.run it is in
       @closed = false
@@ -106,6 +113,7 @@ module EventMachine
       @watches.each_key { |fd| FiberScheduler.unwatching(fd, self) }
       @watches.each_value(&:detach)
       @watches.clear
+      @idle_watches.clear
       raise first_error if first_error
     ensure
       @stopping = false
@@ -155,9 +163,12 @@ module EventMachine
     def io_wait(io, events, timeout)
       return outside { io.wait(events, timeout) && events } unless ours?
 
-      ready = ready_now(io, events)
-      return ready if ready.positive?
-      return false if timeout&.zero?
+      # Ruby calls this after EAGAIN, so the fd is rarely ready now: only a zero
+      # timeout polls; otherwise the reactor's next poll answers.
+      if timeout&.zero?
+        ready = ready_now(io, events)
+        return ready.positive? ? ready : false
+      end
 
       wait = Wait.new(:io)
       fiber = Fiber.current
@@ -175,14 +186,15 @@ module EventMachine
     # is read or written as Ruby would without a scheduler. (Ruby calls these hooks
     # again from inside read_nonblock; `outside` runs it in a blocking fiber, where
     # no hook fires. The syscalls go through an unbuffered IO on the same fd: the
-    # hook is called while Ruby's own buffers of +io+ are in use.)
+    # hook is called while Ruby's own buffers of +io+ are in use.) `quick` is
+    # `outside` without a new fiber per call.
     def io_read(io, buffer, length, offset = 0)
       done = 0
       fd = raw(io, "rb")
       waits = ours? && fd.nonblock?
       loop do
         want = buffer.size - offset - done
-        data = outside do
+        data = quick do
           waits ? fd.read_nonblock(want, exception: false) : fd.readpartial(want)
         rescue EOFError
           nil
@@ -206,7 +218,7 @@ module EventMachine
       waits = ours? && fd.nonblock?
       loop do
         chunk = buffer.get_string(offset + done, buffer.size - offset - done)
-        wrote = outside { waits ? fd.write_nonblock(chunk, exception: false) : fd.syswrite(chunk) }
+        wrote = quick { waits ? fd.write_nonblock(chunk, exception: false) : fd.syswrite(chunk) }
         if wrote == :wait_writable
           io_wait(io, IO::WRITABLE, nil)
         else
@@ -320,7 +332,7 @@ module EventMachine
 
     # In a forked child: the parent's fibers and reactor are not here.
     def forget_all
-      [@waits, @wait_timers, @serial, @fibers, @watches].each(&:clear)
+      [@waits, @wait_timers, @serial, @fibers, @watches, @idle_watches].each(&:clear)
       @idle.clear
       @pending.clear
       @scheduled = 0
@@ -454,10 +466,15 @@ module EventMachine
     def wait_timer(fiber, wait, seconds, value)
       return unless seconds
 
-      @wait_timers[wait] = EM.add_timer(seconds) do
-        @wait_timers.delete(wait)
-        wake(fiber, wait, value)
-      end
+      wait.scheduler = self
+      wait.fiber = fiber
+      wait.timeout_value = value
+      @wait_timers[wait] = EM.add_timer(seconds, wait)
+    end
+
+    def timed_out(wait)
+      @wait_timers.delete(wait)
+      wake(wait.fiber, wait, wait.timeout_value)
     end
 
     def drain_unblocked
@@ -481,6 +498,28 @@ module EventMachine
     # thread as Ruby would without a scheduler.
     def outside(&block) = Fiber.new(blocking: true, &block).resume
 
+    # `outside` for our own short calls (a non-blocking syscall, a poll): one
+    # blocking fiber kept for them runs each, instead of a new fiber per call.
+    def quick(&job)
+      return outside(&job) if @quick_busy
+
+      @quick = nil unless @quick&.alive?
+      @quick ||= Fiber.new(blocking: true) { |j| loop { j = Fiber.yield(run_quick(j)) } }
+      @quick_busy = true
+      ok, value = begin
+        @quick.resume(job)
+      ensure
+        @quick_busy = false
+      end
+      ok ? value : raise(value)
+    end
+
+    def run_quick(job)
+      [true, job.call]
+    rescue Exception => e # rubocop:disable Lint/RescueException -- raised by quick
+      [false, e]
+    end
+
     # A fiber this scheduler did not start blocks the thread until unblocked.
     def block_thread(timeout)
       q = Thread::Queue.new
@@ -499,16 +538,16 @@ module EventMachine
       @thread_blocks.delete(Fiber.current)
     end
 
-    # The events of +events+ the fd is ready for now (poll without waiting; on the
-    # fd, since +io+ may not be open for reading yet, e.g. a socket connecting).
+    # The events of +events+ the fd is ready for now: a poll that does not wait
+    # (IO.select reaches no scheduler hook on Ruby 3.1).
     def ready_now(io, events)
-      outside do
-        ready = 0
-        ready |= IO::READABLE if events.anybits?(IO::READABLE) && raw(io, "rb").wait_readable(0)
-        ready |= IO::WRITABLE if events.anybits?(IO::WRITABLE) && raw(io, "wb").wait_writable(0)
-        ready |= IO::PRIORITY if events.anybits?(IO::PRIORITY) && raw(io, "rb").wait_priority(0)
-        ready
-      end
+      read = events.anybits?(IO::READABLE | IO::PRIORITY) ? [io] : nil
+      write = events.anybits?(IO::WRITABLE) ? [io] : nil
+      priority = events.anybits?(IO::PRIORITY) ? [io] : nil
+      r, w, e = IO.select(read, write, priority, 0)
+      return 0 unless r
+
+      (r.empty? ? 0 : events & IO::READABLE) | (w.empty? ? 0 : IO::WRITABLE) | (e.empty? ? 0 : IO::PRIORITY)
     end
 
     # An unbuffered IO for +io+'s fd, for reading ("rb") or writing ("wb"); it never
@@ -521,15 +560,46 @@ module EventMachine
       @raw[key] = IO.for_fd(io.fileno, mode, autoclose: false)
     end
 
+    # The watch of +io+'s fd; one left from an IO since closed (by code that did
+    # not call IO#close, e.g. IO.popen's block) is dropped first.
     def watch_for(io)
-      @watches[io.fileno] ||= EM.watch(io, IOWatch, self, io.fileno).tap do
-        FiberScheduler.watching(io.fileno, self)
+      fd = io.fileno
+      watch = @watches[fd]
+      return watch if watch && watch.io.equal?(io)
+
+      if watch
+        forget_watch(fd)
+        watch.detach
       end
+      FiberScheduler.watching(fd, self)
+      @watches[fd] = EM.watch(io, IOWatch, self, io)
     end
 
     def forget_watch(fd)
       FiberScheduler.unwatching(fd, self)
       @watches.delete(fd)
+    end
+
+    # A watch nobody waits on stays registered until the next tick, then goes.
+    def idle_watch(watch)
+      @idle_watches << watch
+      return if @sweep_scheduled || !@loop
+
+      @sweep_scheduled = true
+      EM.next_tick { sweep_watches }
+    end
+
+    def sweep_watches
+      @sweep_scheduled = false
+      idle = @idle_watches
+      @idle_watches = []
+      idle.each do |watch|
+        watch.swept
+        next unless watch.idle? && @watches[watch.fd_number].equal?(watch) # else in use again
+
+        forget_watch(watch.fd_number)
+        watch.detach
+      end
     end
 
     def numeric_address?(host)
@@ -542,40 +612,53 @@ module EventMachine
 
     # The readiness of one fd for the fibers waiting on it.
     class IOWatch < EventMachine::Connection
-      attr_reader :waiters
+      attr_reader :waiters, :fd_number, :io
 
-      def initialize(scheduler, fd)
+      def initialize(scheduler, io)
         super()
         @scheduler = scheduler
-        @fd_number = fd
+        @io = io
+        @fd_number = io.fileno
         @waiters = {} # fiber => [wait, events]
+        @reading = @writing = @idle = false
       end
+
+      def idle? = @waiters.empty?
 
       def add(fiber, wait, events)
         @waiters[fiber] = [wait, events]
+        @idle = false
         interest
       end
 
       def remove(fiber)
         return unless @waiters.delete(fiber)
+        return interest unless @waiters.empty?
 
-        if @waiters.empty?
-          detach
-          @scheduler.__send__(:forget_watch, @fd_number)
-        else
-          interest
-        end
+        @scheduler.__send__(:idle_watch, self) unless @idle
+        @idle = true
       end
+
+      # Swept: nobody waited on it since it went idle.
+      def swept = (@idle = false)
 
       def notify_readable = ready(IO::READABLE)
       def notify_writable = ready(IO::WRITABLE)
 
       private
 
+      # The events asked for, set on the reactor when they change. An idle watch
+      # keeps its interest until the sweep (a woken fiber usually waits on the
+      # same fd again at once); the reactor never touches an fd number another
+      # descriptor has taken over (its owner may close it behind our back).
       def interest
         wanted = @waiters.values.inject(0) { |all, (_, events)| all | events }
-        self.notify_readable = wanted.anybits?(IO::READABLE | IO::PRIORITY)
-        self.notify_writable = wanted.anybits?(IO::WRITABLE)
+        read = wanted.anybits?(IO::READABLE | IO::PRIORITY)
+        write = wanted.anybits?(IO::WRITABLE)
+        self.notify_readable = read unless read == @reading
+        self.notify_writable = write unless write == @writing
+        @reading = read
+        @writing = write
       end
 
       def ready(event)
