@@ -9,10 +9,15 @@ module EventMachine
   class << self
     # Listens on host:port (TCP, IPv4 or IPv6), or on a Unix socket path when port
     # is nil or not a number. Returns the server's signature.
-    def start_server(server, port = nil, handler = nil, *args, &block)
+    # `reuse_port: true` (em_rust's own) listens with SO_REUSEPORT, so several
+    # reactors (EM.fork_workers) can serve one port; docs/SCALING.md. Other keywords
+    # reach the handler's initialize as a Hash, as they always did.
+    def start_server(server, port = nil, handler = nil, *args, **opts, &block)
+      reuse_port = opts.empty? ? false : opts.delete(:reuse_port) ? true : false
+      args << opts unless opts.empty?
       port, handler, args = path_form(port, handler, args)
       klass = klass_from_handler(Connection, handler, *args)
-      sig = port ? machine!("evma_create_tcp_server").start_tcp_server(server.to_s, Integer(port)) : start_unix_server(server)
+      sig = port ? start_tcp_server(server, port, reuse_port) : start_unix_server(server)
       @acceptors[sig] = [klass, args, block]
       sig
     end
@@ -25,8 +30,8 @@ module EventMachine
       machine!("evma_create_unix_domain_server").start_unix_server(path.to_s)
     end
 
-    def start_tcp_server(host, port)
-      machine!("evma_create_tcp_server").start_tcp_server(host.to_s, Integer(port))
+    def start_tcp_server(host, port, reuse_port = false)
+      machine!("evma_create_tcp_server").start_tcp_server(host.to_s, Integer(port), reuse_port)
     end
 
     # Stops accepting; established connections stay open.

@@ -45,9 +45,14 @@ pub fn start_connect_unix(path: &Path) -> io::Result<Socket> {
 }
 
 /// A listening TCP socket. "::" (or a dual-stack name resolving to it) accepts IPv4 too.
-pub fn listen_tcp(addr: SocketAddr) -> io::Result<Socket> {
+/// With `reuse_port` (SO_REUSEPORT) other sockets, in this or other processes, may
+/// listen on the same port: the kernel spreads incoming connections among them.
+pub fn listen_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     let socket = stream_socket(Domain::for_address(addr))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(false).ok();
     }

@@ -185,12 +185,13 @@ impl Table {
         Ok(self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Stream, state, true)))
     }
 
-    /// Listens on host:port. A name that resolves to both families (e.g. ::1 and
+    /// Listens on host:port (sharing it with other SO_REUSEPORT listeners if
+    /// `reuse_port`). A name that resolves to both families (e.g. ::1 and
     /// 127.0.0.1) gets a listener per family, all accepting as one server.
-    pub fn listen(&mut self, host: &str, port: u16) -> io::Result<u64> {
+    pub fn listen(&mut self, host: &str, port: u16, reuse_port: bool) -> io::Result<u64> {
         let addrs = net::resolve(host, port)?;
         let first = addrs[0];
-        let socket = net::listen_tcp(first)?;
+        let socket = net::listen_tcp(first, reuse_port)?;
         let sig = self.insert(Descriptor::new(socket.into_raw_fd(), Kind::Acceptor, State::Open, true));
         // Port 0: the others take the port the first one got.
         // SAFETY: the descriptor was inserted just above, so its fd is open; the borrow ends with this statement.
@@ -202,7 +203,7 @@ impl Table {
         for addr in addrs.iter().skip(1).filter(|a| a.is_ipv4() != first.is_ipv4()).take(1) {
             let mut addr = *addr;
             addr.set_port(port);
-            if let Ok(extra) = net::listen_tcp(addr) {
+            if let Ok(extra) = net::listen_tcp(addr, reuse_port) {
                 let mut d = Descriptor::new(extra.into_raw_fd(), Kind::Acceptor, State::Open, true);
                 d.accept_as = Some(sig);
                 let extra_sig = self.insert(d);

@@ -44,8 +44,8 @@ impl Machine {
             .map_err(|_| errors::runtime_error(ruby, "no connection"))
     }
 
-    fn start_tcp_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16) -> Result<u64, Error> {
-        rb_self.reactor.table.borrow_mut().listen(&host, port).map_err(|e| acceptor_error(ruby, e))
+    fn start_tcp_server(ruby: &Ruby, rb_self: &Self, host: String, port: u16, reuse_port: bool) -> Result<u64, Error> {
+        rb_self.reactor.table.borrow_mut().listen(&host, port, reuse_port).map_err(|e| acceptor_error(ruby, e))
     }
 
     fn start_unix_server(ruby: &Ruby, rb_self: &Self, path: String) -> Result<u64, Error> {
@@ -285,7 +285,7 @@ pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     class.define_method("connect_server", method!(Machine::connect_server, 2))?;
     class.define_method("bind_connect_server", method!(Machine::bind_connect_server, 4))?;
     class.define_method("connect_unix_server", method!(Machine::connect_unix_server, 1))?;
-    class.define_method("start_tcp_server", method!(Machine::start_tcp_server, 2))?;
+    class.define_method("start_tcp_server", method!(Machine::start_tcp_server, 3))?;
     class.define_method("start_unix_server", method!(Machine::start_unix_server, 1))?;
     class.define_method("open_udp_socket", method!(Machine::open_udp_socket, 2))?;
     class.define_method("attach_fd", method!(Machine::attach_fd, 2))?;
