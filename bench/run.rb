@@ -31,7 +31,7 @@ BENCHMARKS = %w[next_tick_chain next_tick_burst defer_trivial defer_sleeping
                 timers_bulk timer_lateness periodic_timer
                 echo_pingpong echo_external stream connections_5000 thin_wrk
                 tls_handshakes tls_stream tls_connections
-                fibers_sleep fibers_io_wait echo_pingpong_fibers thin_backend_fibers].freeze
+                fibers_sleep fibers_io_wait echo_pingpong_fibers thin_backend_fibers rethinkdb_stream].freeze
 RESULT_PREFIX = "BENCH_RESULT "
 QUICK = ENV["BENCH_QUICK"] == "1"
 ROUNDS = Integer(ENV.fetch("BENCH_ROUNDS", QUICK ? "1" : "5"))

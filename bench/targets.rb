@@ -23,6 +23,7 @@ module BenchTargets
     "tls_handshakes/tls12_per_s" => [1.0, "≥ 1.0× EM"],
     "tls_stream/mb_per_s" => [1.0, "≥ 1.0× EM"],
     "tls_connections/rss_per_conn_kb" => [1.0, "≤ EM's"],
+    "rethinkdb_stream/rows_per_s" => [2.0, "≥ 2× the official design"],
     # issue 11 (fibers): rows where em_rust runs fibers and EM runs callbacks; the
     # fiber targets themselves (< 100 ms; within 2x of callbacks; on/off >= 0.7)
     # are in each benchmark's info, not ratios against EM.
