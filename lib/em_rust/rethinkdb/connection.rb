@@ -47,6 +47,16 @@ module RethinkDB
           raise(ReqlDriverError, "No RethinkDB transport: this build of em_rust has no RethinkDB::Native::Socket.")
       end
 
+      # Whether the current fiber is one the reactor's EM::FiberScheduler may
+      # suspend (Fiber.schedule / EM.fiber on the reactor thread): a synchronous
+      # `run` there waits for the reactor to deliver its response.
+      def scheduled_fiber?
+        return false unless defined?(EM::FiberScheduler) && EM.reactor_running? && EM.reactor_thread?
+
+        scheduler = Fiber.scheduler
+        scheduler.is_a?(EM::FiberScheduler) && scheduler.ours?
+      end
+
       # The most recently created connection.
       def last
         @last or raise ReqlRuntimeError, "No last connection.  Use RethinkDB::Connection.new."
@@ -300,6 +310,7 @@ module RethinkDB
     # Timeout::Error after `timeout` seconds, ReqlRuntimeError if the
     # connection closes first.
     def wait(token, timeout)
+      start_pump if Connection.scheduled_fiber?
       deadline = timeout && (monotonic + timeout)
       loop do
         read_timeout = nil
@@ -314,7 +325,7 @@ module RethinkDB
               break
             end
             raise Timeout::Error, TIMEOUT_MESSAGE if remaining && remaining <= 0
-            @cond.wait(@lock, remaining)
+            wait_for_delivery(remaining)
           end
         end
         next if read_one(read_timeout) || !deadline || monotonic < deadline
@@ -380,6 +391,16 @@ module RethinkDB
 
     def monotonic
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # Waits (holding @lock) to be woken by a delivery. In a scheduled fiber
+    # this suspends the fiber; Ruby 3.1 does not take the lock back when that
+    # wait raises (the reactor stopping, Timeout), so it is taken here.
+    def wait_for_delivery(remaining)
+      @cond.wait(@lock, remaining)
+    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
+      @lock.lock unless @lock.owned?
+      raise
     end
 
     def start_query(term, opts)

@@ -196,12 +196,13 @@ module RethinkDB
       end
 
       # Before a synchronous `run` on a lost connection: wait for the reactor's
-      # reconnecting (not on the reactor thread), or reconnect here.
+      # reconnecting (off the reactor thread, or in a scheduled fiber, which
+      # suspends), or reconnect here (off the reactor thread).
       def reconnect_for_run
         return unless @backoff && @transport && !open?
 
         if reconnecting?
-          return if EM.reactor_running? && EM.reactor_thread?
+          return if EM.reactor_running? && EM.reactor_thread? && !Connection.scheduled_fiber?
 
           deadline = monotonic + @timeout
           @lock.synchronize { @cond.wait(@lock, 0.1) while @reconnecting && monotonic < deadline }

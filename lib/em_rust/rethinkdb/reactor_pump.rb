@@ -8,6 +8,7 @@ module RethinkDB
   # No Ruby thread is involved. The reactor thread may still read the transport
   # synchronously (a `run` inside an em_run callback): `read_response` then
   # returns frames the reactor has not delivered, and never delivers them twice.
+  # A `run` in a fiber of Fiber.schedule / EM.fiber is delivered to instead.
   class ReactorPump
     def initialize(conn, transport)
       @conn = conn
@@ -22,10 +23,12 @@ module RethinkDB
       @transport.detach_reactor
     end
 
-    # Threads other than the reactor wait to be handed their responses; the
-    # reactor thread (blocked in a callback, so not polling) reads them itself.
+    # Threads other than the reactor, and fibers of the reactor's scheduler
+    # (suspended while the loop goes on), wait to be handed their responses;
+    # the reactor thread otherwise (blocked in a callback, so not polling)
+    # reads them itself.
     def delivers_for?(thread)
-      EM.reactor_running? && !thread.equal?(EM.reactor_thread)
+      EM.reactor_running? && (!thread.equal?(EM.reactor_thread) || Connection.scheduled_fiber?)
     end
   end
 end
