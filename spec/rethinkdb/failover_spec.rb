@@ -164,6 +164,46 @@ RSpec.describe "RethinkDB with several hosts", :rethinkdb, :reqlite,
     expect(conn).not_to be_open
   end
 
+  it "lets a run in a scheduled fiber wait for the reconnect under way, and another thread's too" do
+    conn = connect(reconnect: { initial: 0.2, max: 0.2, jitter: 0 })
+    first = in_use(conn)
+    got = {}
+    run_em(10) do
+      r.table("test").get(1).changes.em_run(conn, FailoverSpec.recorder, resume: true)
+      EM.add_timer(0.05) { cluster.kill(first) }
+      timer = EM.add_periodic_timer(0.005) do
+        next if conn.open?
+
+        timer.cancel
+        EM.fiber { got[:fiber] = r.table("test").get(1)["server"].run(conn) }
+        Thread.new { got[:thread] = r.table("test").get(2)["server"].run(conn) }
+        EM.add_periodic_timer(0.01) { EM.stop if got.size == 2 }
+      end
+    end
+    expect(got).to eq(fiber: 1 - first, thread: 1 - first)
+  end
+
+  it "stops reconnecting on close: the feeds waiting end, the connection stays closed" do
+    conn = connect(reconnect: { initial: 0.3, max: 0.3 })
+    handler = FailoverSpec.recorder
+    threads = Thread.list.size
+    run_em(10) do
+      r.table("test").get(1).changes.em_run(conn, handler, resume: true)
+      EM.add_timer(0.05) { cluster.kill(in_use(conn)) }
+      timer = EM.add_periodic_timer(0.005) do
+        next if conn.open?
+
+        timer.cancel
+        conn.close(noreply_wait: false)
+        EM.add_timer(0.6) { EM.stop } # past when the first attempt would have been made
+      end
+    end
+    expect(handler.log).to eq([[:open], [:error, RethinkDB::ReqlRuntimeError, "Connection is closed."], [:close]])
+    expect(conn).not_to be_open
+    expect(Thread.list.size).to eq(threads)
+    expect { r.expr(1).run(conn) }.to raise_error(RethinkDB::ReqlRuntimeError, "Connection is closed.")
+  end
+
   it "reconnects a synchronous run outside EM.run, after the loss was raised" do
     conn = connect(reconnect: { initial: 0.01, max: 0.05 })
     first = in_use(conn)

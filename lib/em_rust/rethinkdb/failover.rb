@@ -205,7 +205,7 @@ module RethinkDB
           return if EM.reactor_running? && EM.reactor_thread? && !Connection.scheduled_fiber?
 
           deadline = monotonic + @timeout
-          @lock.synchronize { @cond.wait(@lock, 0.1) while @reconnecting && monotonic < deadline }
+          @lock.synchronize { wait_for_delivery(0.1) while @reconnecting && monotonic < deadline }
         elsif !(EM.reactor_running? && EM.reactor_thread?)
           reconnect_blocking
         end
