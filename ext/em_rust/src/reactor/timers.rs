@@ -67,7 +67,7 @@ impl RadixHeap {
             }
             // `items` keeps its capacity. Equal keys in creation order: bucket 0 is taken from the back.
             self.buckets[i] = items;
-            self.buckets[0].sort_unstable_by(|a, b| b.1.cmp(&a.1));
+            self.buckets[0].sort_unstable_by_key(|&(_, sig)| Reverse(sig));
         }
         (!self.buckets[0].is_empty()).then_some(self.last)
     }
