@@ -214,4 +214,19 @@ RSpec.describe "RethinkDB with several hosts", :rethinkdb, :reqlite,
     expect(r.table("test").get(3)["server"].run(conn)).to eq(1 - first)
     expect(conn.server["port"]).to eq(cluster.port(1 - first))
   end
+
+  it "raises from a synchronous run once the attempts are used up" do
+    conn = connect(reconnect: { initial: 0.05, max: 0.1, attempts: 2, jitter: 0 })
+    2.times { |i| cluster.kill(i) }
+    expect { r.expr(1).run(conn) }.to raise_error(RethinkDB::ReqlDriverError, /Connection closed by server/)
+    started = CoreHelpers.now
+    expect { r.expr(1).run(conn) }.to raise_error(
+      RethinkDB::ReqlDriverError, /Connection closed by server.* Could not reconnect after 2 attempts: Could not connect/m
+    )
+    expect(CoreHelpers.now - started).to be_between(0.15, bound(2))
+  end
+
+  it "does not try the next host with a password the first refused" do
+    expect { connect(password: "wrong") }.to raise_error(RethinkDB::ReqlAuthError)
+  end
 end
