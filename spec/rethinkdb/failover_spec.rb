@@ -96,7 +96,7 @@ RSpec.describe "RethinkDB with several hosts", :rethinkdb, :reqlite,
       EM.add_timer(0.1) { cluster.kill(first) }
     end
     expect(reconnected_at - lost_at).to be_between(0.28, bound(1.5))
-    expect(gaps.max).to be < bound(0.2)
+    expect(gaps.max).to be < bound(0.5) # the wait is a timer, not a sleep
     expect(in_use(conn)).to eq(1 - first)
   end
 
@@ -115,8 +115,8 @@ RSpec.describe "RethinkDB with several hosts", :rethinkdb, :reqlite,
       r.table("test").get(1).changes.em_run(conn, FailoverSpec.recorder)
       EM.add_timer(0.05) { cluster.kill(0) }
     end
-    expect(gaps.size).to be > 50 # the silent host's 1 s handshake timeout passed meanwhile
-    expect(gaps.max).to be < bound(0.2)
+    expect(gaps.size).to be > 20 # the silent host's 1 s handshake timeout passed meanwhile
+    expect(gaps.max).to be < bound(0.5) # a blocked loop would show the 1 s handshake timeout
   ensure
     silent&.close
   end
