@@ -114,6 +114,25 @@ RSpec.describe "em_run changefeeds with resume: true", :rethinkdb, :reqlite,
     end
   end
 
+  it "ends a resumed feed with the new server's error when it cannot run there" do
+    first = in_use
+    FailoverSpec.seed(cluster.port(1 - first), [])
+    other = RethinkDB::Connection.new(host: "127.0.0.1", port: cluster.port(1 - first), transport: RethinkDBSpec.transport)
+    r.db("test").table_drop("test").run(other)
+    other.close(noreply_wait: false)
+    killed = false
+    handler = feed(r.table("test").get(1).changes(include_states: true)) do |h|
+      if !killed && h.log.include?([:state, "ready"])
+        killed = true
+        cluster.kill(first)
+      end
+      h.count(:close) == 1
+    end
+    # (RethinkDB raises ReqlOpFailedError, a ReqlRuntimeError; reqlite the latter.)
+    expect(handler.log).to match([[:open], [:state, "ready"], [:reconnect],
+                                  [:error, RethinkDB::ReqlRuntimeError, /\ATable `test.test` does not exist/], [:close]])
+  end
+
   it "closes a feed closed while its connection is away without re-subscribing it" do
     first = in_use
     handle = nil
