@@ -14,6 +14,7 @@
 # - proxy_completed and proxy_target_unbound (start_proxy, stop_proxy, proxied_bytes);
 # - a datagram socket: receive_data, send_datagram, peername of the last sender;
 # - an exception in receive_data reaching EM.error_handler.
+require_relative "preload"
 require "socket"
 
 RSpec.describe "callback dispatch kinds (the GC.stress subset)", :gc_stress do

@@ -3,6 +3,7 @@
 # sleep, read a pipe, pop a Queue pushed from a thread and wait on a Deferrable;
 # callbacks in fibers on a TCP connection; EM.stop ending suspended fibers. Small
 # counts: GC.stress makes each step ~100x slower.
+require_relative "preload"
 require "socket"
 
 RSpec.describe "fibers on the reactor (the GC.stress subset)", :gc_stress,

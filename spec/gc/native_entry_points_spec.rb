@@ -2,6 +2,7 @@
 # Reaches every native entry point with small counts, so that `rake spec:gc_stress`
 # (GC.stress = true around each example) proves the glue keeps every Ruby object it
 # holds alive and never allocates while a marked borrow is held.
+require_relative "preload"
 require "socket"
 require "tmpdir"
 

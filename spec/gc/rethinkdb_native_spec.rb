@@ -1,4 +1,5 @@
 # frozen_string_literal: true
+require_relative "preload"
 require_relative "../rethinkdb/rethinkdb_helper"
 
 # The RethinkDB native socket under `rake spec:gc_stress`: responses decoded
