@@ -55,6 +55,9 @@ impl RadixHeap {
 
     /// The smallest key; unless it is an early one, bucket 0 holds it afterwards.
     fn min(&mut self) -> Option<u64> {
+        if self.len == 0 {
+            return None; // the common case of a loop with no timer: no bucket scan
+        }
         if let Some(Reverse((key, _))) = self.early.peek() {
             return Some(*key);
         }
@@ -82,12 +85,12 @@ impl RadixHeap {
         }
     }
 
-    /// The signature of the entry `pop` would take.
-    fn peek_sig(&mut self) -> Option<u64> {
+    /// The entry `pop` would take.
+    fn peek(&mut self) -> Option<(u64, u64)> {
         self.min()?;
         match self.early.peek() {
-            Some(Reverse((_, sig))) => Some(*sig),
-            None => self.buckets[0].last().map(|&(_, s)| s),
+            Some(Reverse(entry)) => Some(*entry),
+            None => self.buckets[0].last().copied(),
         }
     }
 
@@ -144,10 +147,15 @@ impl Timers {
         was_live
     }
 
+    /// The earliest pending deadline (cancelled timers at the head are dropped).
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        self.drop_dead_head();
-        let key = self.heap.min()?;
-        Some(self.base + Duration::from_nanos(key))
+        loop {
+            let (key, sig) = self.heap.peek()?;
+            if self.live.contains_key(&sig) {
+                return Some(self.base + Duration::from_nanos(key));
+            }
+            self.heap.pop();
+        }
     }
 
     /// Moves every timer due at `now` into `due`, earliest first.
@@ -176,15 +184,6 @@ impl Timers {
     pub fn clear(&mut self) {
         self.heap.clear();
         self.live.clear();
-    }
-
-    fn drop_dead_head(&mut self) {
-        while let Some(sig) = self.heap.peek_sig() {
-            if self.live.contains_key(&sig) {
-                break;
-            }
-            self.heap.pop();
-        }
     }
 }
 
