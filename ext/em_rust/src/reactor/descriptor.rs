@@ -35,44 +35,44 @@ pub enum State {
 }
 
 pub struct Proxy {
-    pub target: u64,
+    pub(super) target: u64,
     /// Bytes still to relay before `proxy_completed`; 0 = unlimited.
-    pub remaining: u64,
+    pub(super) remaining: u64,
 }
 
 pub struct Descriptor {
-    pub fd: RawFd,
+    pub(super) fd: RawFd,
     /// Whether em_rust closes the fd (not for `EM.watch` or attached IO).
-    pub owned: bool,
-    pub kind: Kind,
-    pub state: State,
-    pub outbound: Outbound,
-    pub interest: Option<Interest>,
-    pub paused: bool,
-    pub notify_readable: bool,
-    pub notify_writable: bool,
-    pub inactivity_timeout: Option<Duration>,
-    pub connect_timeout: Duration,
-    pub last_activity: Instant,
-    pub created: Instant,
-    pub proxy: Option<Proxy>,
-    pub proxied_bytes: u64,
+    pub(super) owned: bool,
+    pub(super) kind: Kind,
+    pub(super) state: State,
+    pub(super) outbound: Outbound,
+    pub(super) interest: Option<Interest>,
+    pub(super) paused: bool,
+    pub(super) notify_readable: bool,
+    pub(super) notify_writable: bool,
+    pub(super) inactivity_timeout: Option<Duration>,
+    pub(super) connect_timeout: Duration,
+    pub(super) last_activity: Instant,
+    pub(super) created: Instant,
+    pub(super) proxy: Option<Proxy>,
+    pub(super) proxied_bytes: u64,
     /// Sources proxying into this descriptor (told when it goes away).
-    pub proxied_from: Vec<u64>,
+    pub(super) proxied_from: Vec<u64>,
     /// The sender of the last datagram (UDP `get_peername`).
-    pub last_peer: Option<SocketAddr>,
+    pub(super) last_peer: Option<SocketAddr>,
     /// Accepted by a listener (the server end of a connection: TLS takes the server role).
-    pub is_server_side: bool,
+    pub(super) is_server_side: bool,
     /// `close_connection_after_writing`: reads stop, and the descriptor closes once
     /// the outbound buffer drains (after the connect, if one is in flight).
-    pub close_after_writing: bool,
+    pub(super) close_after_writing: bool,
     /// Its close is queued for the end of this turn's readiness (`Table::closing`).
-    pub closing: bool,
+    pub(super) closing: bool,
     /// A server on a name with several addresses listens on each: the extra
     /// listeners accept on behalf of the first (`accept_as`), which lists them.
-    pub accept_as: Option<u64>,
-    pub sibling_listeners: Vec<u64>,
-    pub tls: Tls,
+    pub(super) accept_as: Option<u64>,
+    pub(super) sibling_listeners: Vec<u64>,
+    pub(super) tls: Tls,
 }
 
 /// A connection's TLS, one state at a time.
@@ -172,6 +172,40 @@ impl Descriptor {
             sibling_listeners: Vec::new(),
             tls: Tls::Off,
         }
+    }
+
+    // What the glue reads (the fields are the reactor's own).
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn outbound_len(&self) -> usize {
+        self.outbound.len()
+    }
+
+    pub fn inactivity_timeout(&self) -> Option<Duration> {
+        self.inactivity_timeout
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Time since its last read or write.
+    pub fn idle_for(&self) -> Duration {
+        self.last_activity.elapsed()
+    }
+
+    pub fn notify_readable(&self) -> bool {
+        self.notify_readable
+    }
+
+    pub fn notify_writable(&self) -> bool {
+        self.notify_writable
+    }
+
+    pub fn proxied_bytes(&self) -> u64 {
+        self.proxied_bytes
     }
 
     pub fn connecting(&self) -> bool {

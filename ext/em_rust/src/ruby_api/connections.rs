@@ -136,11 +136,11 @@ impl Machine {
     }
 
     fn connection_paused(&self, sig: u64) -> bool {
-        self.reactor.table.borrow().get(sig).is_some_and(|d| d.paused)
+        self.reactor.table.borrow().get(sig).is_some_and(|d| d.paused())
     }
 
     fn outbound_data_size(&self, sig: u64) -> usize {
-        self.reactor.table.borrow().get(sig).map_or(0, |d| d.outbound.len())
+        self.reactor.table.borrow().get(sig).map_or(0, |d| d.outbound_len())
     }
 
     fn peername(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
@@ -152,7 +152,7 @@ impl Machine {
     }
 
     fn comm_inactivity_timeout(&self, sig: u64) -> f64 {
-        seconds(self.reactor.table.borrow().get(sig).and_then(|d| d.inactivity_timeout))
+        seconds(self.reactor.table.borrow().get(sig).and_then(|d| d.inactivity_timeout()))
     }
 
     fn set_comm_inactivity_timeout(&self, sig: u64, secs: f64) -> bool {
@@ -160,7 +160,7 @@ impl Machine {
     }
 
     fn pending_connect_timeout(&self, sig: u64) -> f64 {
-        seconds(self.reactor.table.borrow().get(sig).map(|d| d.connect_timeout))
+        seconds(self.reactor.table.borrow().get(sig).map(|d| d.connect_timeout()))
     }
 
     fn set_pending_connect_timeout(&self, sig: u64, secs: f64) -> bool {
@@ -168,7 +168,7 @@ impl Machine {
     }
 
     fn idle_time(&self, sig: u64) -> Option<f64> {
-        self.reactor.table.borrow().get(sig).map(|d| d.last_activity.elapsed().as_secs_f64())
+        self.reactor.table.borrow().get(sig).map(|d| d.idle_for().as_secs_f64())
     }
 
     fn get_sock_opt(ruby: &Ruby, rb_self: &Self, sig: u64, level: i32, opt: i32) -> Result<RString, Error> {
@@ -219,11 +219,11 @@ impl Machine {
     }
 
     fn is_notify_readable(&self, sig: u64) -> bool {
-        self.reactor.table.borrow().get(sig).is_some_and(|d| d.notify_readable)
+        self.reactor.table.borrow().get(sig).is_some_and(|d| d.notify_readable())
     }
 
     fn is_notify_writable(&self, sig: u64) -> bool {
-        self.reactor.table.borrow().get(sig).is_some_and(|d| d.notify_writable)
+        self.reactor.table.borrow().get(sig).is_some_and(|d| d.notify_writable())
     }
 
     fn start_proxy(&self, from: u64, to: u64, _bufsize: u64, length: u64) -> bool {
@@ -235,7 +235,7 @@ impl Machine {
     }
 
     fn proxied_bytes(&self, sig: u64) -> u64 {
-        self.reactor.table.borrow().get(sig).map_or(0, |d| d.proxied_bytes)
+        self.reactor.table.borrow().get(sig).map_or(0, |d| d.proxied_bytes())
     }
 
     fn file_descriptor(&self, sig: u64) -> Option<i32> {
