@@ -11,17 +11,16 @@
 require_relative "lib/loader"
 require_relative "lib/net"
 require "net/http"
-require "tempfile"
+require_relative "lib/wrk"
 
 WRK_SECONDS = Bench.size(10, 3)
 WRK_CONNS = 100
-WRK = ENV.fetch("BENCH_WRK", "wrk")
 
 before = $LOADED_FEATURES.dup
 require "thin"
 real = ($LOADED_FEATURES - before).grep(Bench::REAL_EM_FILES)
 abort "bench: `require 'thin'` loaded the real eventmachine: #{real.join(', ')}" if Bench::IMPL == "em_rust" && !real.empty?
-abort "bench: #{WRK} not found (apt-get install -y wrk)" unless system("#{WRK} --version >/dev/null 2>&1") || $?.exitstatus == 1
+Bench.wrk_available!
 
 backend_out, backend_in = IO.pipe
 backend = Process.spawn(RbConfig.ruby, File.join(__dir__, "lib", "slow_backend.rb"), out: backend_in)
@@ -33,9 +32,7 @@ APP = lambda do |_env|
   [200, { "Content-Type" => "text/plain", "Content-Length" => body.bytesize.to_s }, [body]]
 end
 
-wrk_out = Tempfile.new("bench-wrk")
-wrk_status = nil
-cpu_spent = {}
+result = cpu_spent = nil
 EM.callbacks_in_fibers = true if Bench::IMPL == "em_rust"
 begin
   EM.epoll
@@ -44,31 +41,14 @@ begin
     Thin::Logging.silent = true
     server = Thin::Server.new(Bench::HOST, 0, APP, signals: false)
     server.start
-    cmd = [WRK, "-t1", "-c#{WRK_CONNS}", "-d#{WRK_SECONDS}s", "--timeout", "10s", "http://#{Bench::HOST}:#{server.port}/"]
-    cpu0 = Bench.cpu
-    pid = Process.spawn(*cmd, out: wrk_out.path, err: %i[child out])
-    EM.add_periodic_timer(0.1) do
-      _, wrk_status = Process.waitpid2(pid, Process::WNOHANG)
-      if wrk_status
-        cpu_spent = Bench.cpu_spent(cpu0, Bench.cpu)
-        EM.stop
-      end
-    end
+    Bench.run_wrk("http://#{Bench::HOST}:#{server.port}/", "-t1", "-c#{WRK_CONNS}", "-d#{WRK_SECONDS}s",
+                  "--timeout", "10s") { |r, cpu| result, cpu_spent = r, cpu }
   end
 ensure
   Process.kill(:TERM, backend)
   Process.wait(backend)
 end
-out = File.read(wrk_out.path)
-wrk_out.close!
-raise "wrk failed (#{wrk_status.inspect}):\n#{out}" unless wrk_status&.success?
 
-rps = out[/^Requests\/sec:\s+([\d.]+)/, 1] or raise "no Requests/sec in wrk output:\n#{out}"
-requests = out[/(\d+) requests in/, 1].to_i
-non2xx = out[/Non-2xx or 3xx responses:\s+(\d+)/, 1].to_i
-raise "wrk got #{non2xx} non-2xx responses:\n#{out}" if non2xx.positive?
-raise "wrk completed no requests:\n#{out}" if requests.zero?
-
-Bench.report({ req_per_s: { value: Float(rps), unit: "req/s", better: "higher", label: "requests (50 ms backend)" } },
-             { seconds: WRK_SECONDS, connections: WRK_CONNS, requests: requests,
-               callbacks_in_fibers: Bench::IMPL == "em_rust", socket_errors: out[/Socket errors:(.*)$/, 1]&.strip, **cpu_spent })
+Bench.report({ req_per_s: { value: result[:req_per_s], unit: "req/s", better: "higher", label: "requests (50 ms backend)" } },
+             { seconds: WRK_SECONDS, connections: WRK_CONNS, requests: result[:requests],
+               callbacks_in_fibers: Bench::IMPL == "em_rust", socket_errors: result[:socket_errors], **cpu_spent })
