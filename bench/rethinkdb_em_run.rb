@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 # RethinkDB em_run throughput, em_rust's client against the official driver's
 # design (a pure-Ruby TCPSocket client with one listener thread per connection,
-# bench/support/ruby_reql_client.rb), in one run against one reqlite server:
+# bench/lib/ruby_reql_client.rb), in one run against one reqlite server:
 #
 #   stream: em_run over r.range until 100,000 rows have arrived        (rows/s)
 #   feed:   em_run over r.table(...).changes while a second connection
@@ -11,7 +11,7 @@
 # Needs `npm install reqlite@2.3.0` in the repository root.
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
 require "em_rust/rethinkdb"
-require_relative "support/ruby_reql_client"
+require_relative "lib/ruby_reql_client"
 require_relative "../spec/support/reqlite_server"
 
 include RethinkDB::Shortcuts

@@ -73,7 +73,7 @@ end
 # Frames only: START, then CONTINUE after each batch, nothing parsed but the first
 # batch (for its row count).
 def ceiling(server)
-  require_relative "support/ruby_reql_client"
+  require_relative "lib/ruby_reql_client"
   transport = RubyReqlClient::Transport.connect(Bench::HOST, server.port, "admin", "", 20)
   socket = transport.instance_variable_get(:@socket)
   frame = ->(token, body) { [token, body.bytesize].pack("Q<L<") + body }

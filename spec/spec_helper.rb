@@ -4,7 +4,7 @@
 require "timeout"
 
 EM_IMPL = (ENV["EM_IMPL"] || "em_rust").freeze
-REAL_EM_FILES = %r{/vendor_ruby/(eventmachine\.rb|em/|jeventmachine\.rb)|/(rubyeventmachine|fastfilereaderext)\.so\z}
+require_relative "support/real_em_files"
 
 case EM_IMPL
 when "em_rust"

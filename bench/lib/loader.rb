@@ -5,6 +5,7 @@
 # (bench/run.rb) collects. Run it directly to check the loading only:
 #   EM_IMPL=eventmachine ruby bench/lib/loader.rb
 require "json"
+require_relative "../../spec/support/real_em_files"
 
 module Bench
   ROOT = File.expand_path("../..", __dir__)
@@ -12,7 +13,7 @@ module Bench
   QUICK = ENV["BENCH_QUICK"] == "1"
   TIMEOUT = Float(ENV.fetch("BENCH_TIMEOUT", "120"))
   RESULT_PREFIX = "BENCH_RESULT "
-  REAL_EM_FILES = %r{/vendor_ruby/(eventmachine\.rb|em/|jeventmachine\.rb)|rubyeventmachine|fastfilereaderext}
+  REAL_EM_FILES = ::REAL_EM_FILES
 
   module_function
 

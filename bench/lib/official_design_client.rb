@@ -7,7 +7,7 @@
 # rows converted (pseudo-types walked) and given one by one to a Handler's on_val,
 # and a partial response answered with CONTINUE. Written here, not copied.
 require "json"
-require_relative "../support/ruby_reql_client"
+require_relative "ruby_reql_client"
 
 module RethinkDB
   class ReqlError < StandardError; end

@@ -5,13 +5,13 @@
 #
 # RETHINKDB_TRANSPORT=native|ruby picks the wire layer: the Rust
 # RethinkDB::Native::Socket (default when the extension has it) or the
-# pure-Ruby RubyReqlClient::Transport of bench/support.
+# pure-Ruby RubyReqlClient::Transport of bench/lib.
 require "stringio"
 require "json"
 
 if ImplCheck.em_rust?
   require "em_rust/rethinkdb"
-  require_relative "../../bench/support/ruby_reql_client"
+  require_relative "../../bench/lib/ruby_reql_client"
 end
 
 module RethinkDBSpec
