@@ -121,4 +121,32 @@ RSpec.describe "native entry points (the GC.stress subset)", :gc_stress do
     end
     expect(log).to include("unix", "udp", :readable)
   end
+
+  it "signal_loopbreak from another thread wakes the reactor for the tick that thread queued" do
+    seen = []
+    EM.run do
+      Thread.new do
+        EM.next_tick { seen << :woken; EM.stop }
+        EM.signal_loopbreak
+      end
+    end
+    expect(seen).to eq([:woken])
+  end
+
+  it "the binding-level turn (run_machine_once), EM.stats, and the Machine's own accept count",
+     em_rust_only: "EM.run_machine_once needs the state EM.run sets up in EM; EM has no EM.stats" do
+    seen = []
+    EM.initialize_event_machine
+    begin
+      EM.add_timer(0) { seen << :timer }
+      EM.next_tick { seen << :tick }
+      seen << EM.run_machine_once
+      stats = EM.stats
+      seen << stats[:turns] << stats[:descriptors][:stream] << stats[:running]
+      seen << EM.instance_variable_get(:@machine).simultaneous_accept_count.class
+    ensure
+      EM.release_machine
+    end
+    expect(seen).to eq([:timer, :tick, true, 1, 0, true, Integer])
+  end
 end
