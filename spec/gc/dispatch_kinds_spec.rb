@@ -4,7 +4,7 @@
 # - accept (EM.event_accepted: initialize, post_init), connection_completed,
 #   receive_data, unbind with nil, Errno::ETIMEDOUT (inactivity and pending-connect
 #   timeouts) and Errno::ECONNREFUSED; bind_connect_server;
-# - the per-connection queries and settings: peername, sockname, idle_time,
+# - the per-connection queries and settings: error?, peername, sockname, idle_time,
 #   outbound_data_size, file_descriptor, get/set_sock_opt, enable/disable_keepalive,
 #   comm_inactivity_timeout and pending_connect_timeout (get and set),
 #   connection_count, num_close_scheduled, simultaneous_accept_count;
@@ -55,6 +55,7 @@ RSpec.describe "callback dispatch kinds (the GC.stress subset)", :gc_stress do
     client = recorder(log, :client) do
       define_method(:connection_completed) do
         log << [:client, :connection_completed]
+        queries[:error] = error?
         queries[:idle] = get_idle_time.is_a?(Numeric)
         queries[:outbound] = get_outbound_data_size
         queries[:fd] = EM.get_file_descriptor(signature).class
@@ -80,7 +81,7 @@ RSpec.describe "callback dispatch kinds (the GC.stress subset)", :gc_stress do
                        [:server, :data, "hi"], [:client, :data, "HI"], [:server, :unbind, nil], [:client, :unbind, nil]])
       .or eq([[:client, :post_init], [:server, :post_init], [:client, :connection_completed],
               [:server, :data, "hi"], [:server, :unbind, nil], [:client, :data, "HI"], [:client, :unbind, nil]])
-    expect(queries).to eq(idle: true, outbound: 0, fd: Integer, nodelay: [0, 1], keepalive: [0, 0],
+    expect(queries).to eq(error: false, idle: true, outbound: 0, fd: Integer, nodelay: [0, 1], keepalive: [0, 0],
                           count: 3, close_scheduled: 0, accept_count: 3)
   end
 

@@ -1,7 +1,15 @@
 # frozen_string_literal: true
-# Reaches every native entry point with small counts, so that `rake spec:gc_stress`
-# (GC.stress = true around each example) proves the glue keeps every Ruby object it
-# holds alive and never allocates while a marked borrow is held.
+# The reactor's own entry points under `rake spec:gc_stress` (GC.stress = true
+# around each example), with small counts, to prove the glue keeps every Ruby
+# object it holds alive and never allocates while a marked borrow is held:
+# run/stop/rerun, stopping?, next_tick before and during run, timers (add,
+# cancel, EM::Timer, periodic, get_timer_count, current_time, heartbeat), other
+# threads (schedule, next_tick, signal_loopbreak), defer with callback and
+# errback (JobQueue, JobWaiter), callback errors to the error handler or out of
+# EM.run, TCP basics (connect, accept, peername, pause/resume, close, unbind,
+# ECONNREFUSED, ConnectionError), Unix sockets, UDP, EM.watch; em_rust only:
+# run_machine_once, EM.stats, the Machine's accept count, a JobQueue alone.
+# spec/gc/README.md maps every native entry point to the file that reaches it.
 require_relative "preload"
 require "socket"
 require "tmpdir"
@@ -133,7 +141,7 @@ RSpec.describe "native entry points (the GC.stress subset)", :gc_stress do
     expect(seen).to eq([:woken])
   end
 
-  it "the binding-level turn (run_machine_once), EM.stats, and the Machine's own accept count",
+  it "the binding-level turn (run_machine_once), EM.stats, the Machine's own accept count, a JobQueue alone",
      em_rust_only: "EM.run_machine_once needs the state EM.run sets up in EM; EM has no EM.stats" do
     seen = []
     EM.initialize_event_machine
@@ -147,6 +155,10 @@ RSpec.describe "native entry points (the GC.stress subset)", :gc_stress do
     ensure
       EM.release_machine
     end
-    expect(seen).to eq([:timer, :tick, true, 1, 0, true, Integer])
+    queue = EM::JobQueue.new # the defer pool's token channel, on its own
+    seen << queue.push << queue.size
+    queue.close
+    seen << queue.push
+    expect(seen).to eq([:timer, :tick, true, 1, 0, true, Integer, true, 1, false])
   end
 end

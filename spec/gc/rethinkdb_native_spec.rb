@@ -31,6 +31,8 @@ RSpec.describe "RethinkDB native socket (the GC.stress subset)", :gc_stress, :re
           (from.equal?(client) ? backend : client).write(data)
         end
       end
+    rescue IOError, SystemCallError, OpenSSL::SSL::SSLError
+      exit!(0) # the client went away
     end
     [tcp.addr[1], pid]
   ensure
