@@ -16,6 +16,8 @@ RSpec.describe "EventMachine behaviours programs rely on" do
         received << chunk
       end
       client.close
+    rescue IOError
+      nil # the example closed the server before a client came
     end
     [server.addr[1], reader, received]
   end

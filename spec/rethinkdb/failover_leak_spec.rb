@@ -42,7 +42,9 @@ RSpec.describe "RethinkDB failover, 100 times", :rethinkdb, :reqlite, timeout: 4
     expect(handler.count(:reconnect)).to eq(100)
     expect(handler.count(:error)).to eq(1) # the shutdown's
     expect(counts.keys).to eq([1, 100])
-    expect(counts[100]).to eq(counts[1]) # [fds, threads]
+    # [fds, threads]: none more after the 100th than after the 1st (fewer is
+    # fine: a thread of an earlier spec may end meanwhile)
+    expect(counts[100].zip(counts[1])).to all(satisfy { |after, before| after <= before })
     conn.close(noreply_wait: false)
   end
 end

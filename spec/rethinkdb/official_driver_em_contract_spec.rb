@@ -24,6 +24,8 @@ RSpec.describe "the EventMachine contract of the official rethinkdb gem" do
       Thread.new do
         sleep 0.1
         writer.write("x")
+      rescue IOError
+        nil # the example ended first and closed it
       end
     end
     expect(delivered[1]).to be(true)
