@@ -330,6 +330,15 @@ module EventMachine
       EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
     end
 
+    # Someone attaches the fd (fiber_scheduler_gaps.rb): an idle watch of it goes now.
+    def release_idle_watch(fd)
+      watch = @watches[fd]
+      return unless watch&.idle?
+
+      forget_watch(fd)
+      watch.detach
+    end
+
     # In a forked child: the parent's fibers and reactor are not here.
     def forget_all
       [@waits, @wait_timers, @serial, @fibers, @watches, @idle_watches].each(&:clear)
@@ -364,6 +373,9 @@ module EventMachine
 
     # Whether the current fiber is one this scheduler may suspend.
     def ours? = @fibers.key?(Fiber.current)
+
+    # Whether it is one of Fiber.schedule / EM.fiber (not a callback's pool fiber).
+    def scheduled? = @fibers[Fiber.current] == :scheduled
 
     # Suspends the current fiber until something wakes this wait; returns what it
     # was woken with, or raises it.

@@ -37,6 +37,14 @@ module EventMachine
 
       def watching_any? = !@owners.empty?
 
+      # EM.attach / EM.watch of an fd: a scheduler's watch of it that nobody waits
+      # on goes first (the poll set holds an fd once).
+      def release_fd(fd)
+        return if @owners.empty?
+
+        @owners_lock.synchronize { @owners[fd] }&.release_idle_watch(fd)
+      end
+
       def io_closing(io)
         fd = io.fileno
         owner = @owners_lock.synchronize { @owners[fd] }

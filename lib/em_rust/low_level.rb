@@ -14,6 +14,7 @@ module EventMachine
     # readiness only (EM.watch), false for reading and writing (EM.attach).
     def attach_fd(fd, watch_mode)
       watch = watch_mode ? true : false
+      FiberScheduler.release_fd(Integer(fd)) # a fiber's idle watch of it would hold the poll slot
       sig = machine!("evma_attach_fd").attach_fd(Integer(fd), watch)
       @watch_sigs[sig] = true if watch
       sig
@@ -22,6 +23,7 @@ module EventMachine
     # Accepts on an existing listening socket's descriptor; the caller puts the
     # handler in @acceptors[sig].
     def attach_sd(fd)
+      FiberScheduler.release_fd(Integer(fd))
       machine!("evma_attach_sd").attach_sd(Integer(fd))
     end
 

@@ -23,6 +23,9 @@ module EventMachine
       return code&.call if reactor_running?
 
       begin
+        # Nothing of an earlier run that ended by an exception carries over (EM's
+        # run starts with new tables too).
+        [@conns, @acceptors, @timers].each(&:clear)
         initialize_event_machine
         @reactor_pid = Process.pid
         @reactor_thread = Thread.current

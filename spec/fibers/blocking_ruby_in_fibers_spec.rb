@@ -119,6 +119,26 @@ RSpec.describe "blocking Ruby in fibers on the reactor", em_rust_only: "EventMac
     expect(errors).to eq(fiber: "stream closed in another thread", thread: "stream closed in another thread")
   end
 
+  it "a socket a fiber has waited on can be EM.attach'ed at once (the fiber's watch of it gives way)" do
+    got = nil
+    run_em(5) do
+      port = EM.start_server("127.0.0.1", 0, Module.new { def receive_data(d) = send_data(d.upcase) })
+                .then { |sig| Socket.unpack_sockaddr_in(EM.get_sockname(sig)).first }
+      EM.fiber do
+        sock = TCPSocket.new("127.0.0.1", port)
+        sock.write("first")
+        first = sock.readpartial(5) # waits on the reactor: the fiber's watch of the fd
+        EM.attach(sock, Module.new do
+          define_method(:receive_data) do |data|
+            got = [first, data]
+            EM.stop
+          end
+        end).send_data("second")
+      end
+    end
+    expect(got).to eq(%w[FIRST SECOND])
+  end
+
   it "fork in a fiber: the child has no scheduler (blocking calls block there), the parent's fiber waits for it" do
     report = status = nil
     run_em(10) do

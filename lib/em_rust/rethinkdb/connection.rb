@@ -47,14 +47,16 @@ module RethinkDB
           raise(ReqlDriverError, "No RethinkDB transport: this build of em_rust has no RethinkDB::Native::Socket.")
       end
 
-      # Whether the current fiber is one the reactor's EM::FiberScheduler may
-      # suspend (Fiber.schedule / EM.fiber on the reactor thread): a synchronous
-      # `run` there waits for the reactor to deliver its response.
+      # Whether the current fiber is one of Fiber.schedule / EM.fiber on the
+      # reactor thread: a synchronous `run` there waits for the reactor to deliver
+      # its response. A callback in a pool fiber (EM.callbacks_in_fibers) reads the
+      # socket itself, as without fibers: the socket watch's next callback would
+      # wait behind the suspended one (one connection's callbacks run in order).
       def scheduled_fiber?
         return false unless defined?(EM::FiberScheduler) && EM.reactor_running? && EM.reactor_thread?
 
         scheduler = Fiber.scheduler
-        scheduler.is_a?(EM::FiberScheduler) && scheduler.ours?
+        scheduler.is_a?(EM::FiberScheduler) && scheduler.scheduled?
       end
 
       # The most recently created connection.
