@@ -308,67 +308,6 @@ module EventMachine
       suspend(wait)
     end
 
-    # Ruby 3.5+: IO#close interrupts a fiber waiting on that IO (any thread).
-    def fiber_interrupt(fiber, exception)
-      interrupt = proc { wake(fiber, @waits[fiber], Raise.new(exception)) }
-      EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
-    end
-
-    # -- what Ruby 3.1 does not tell (fiber_scheduler_gaps.rb) ---------------------
-
-    # The fd is about to close: the fibers waiting on it get IOError, as threads do.
-    def io_closing(fd)
-      watch = @watches[fd] or return
-      interrupt = proc do
-        next unless @watches[fd].equal?(watch)
-
-        forget_watch(fd)
-        watch.detach
-        error = IOError.new("stream closed in another thread")
-        watch.waiters.to_a.each { |fiber, (wait, _)| wake(fiber, wait, Raise.new(error)) }
-      end
-      EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
-    end
-
-    # Someone attaches the fd (fiber_scheduler_gaps.rb): an idle watch of it goes now.
-    def release_idle_watch(fd)
-      watch = @watches[fd]
-      return unless watch&.idle?
-
-      forget_watch(fd)
-      watch.detach
-    end
-
-    # In a forked child: the parent's fibers and reactor are not here.
-    def forget_all
-      [@waits, @wait_timers, @serial, @fibers, @watches, @idle_watches].each(&:clear)
-      @idle.clear
-      @pending.clear
-      @scheduled = 0
-      @loop = @owns_loop = false
-      @closed = true
-    end
-
-    # -- EM.callbacks_in_fibers ----------------------------------------------------
-
-    # Fibers kept parked for the next callbacks.
-    POOL_SIZE = 64
-
-    # Runs receiver.method(*args) in a pool fiber. Calls with the same +key+ (a
-    # connection's signature) run one at a time in order: while one is suspended
-    # the later ones wait. An exception propagates to the caller, or to whatever
-    # resumed the fiber, as a callback's would. After the loop: a plain call.
-    def dispatch(key, receiver, method, *args)
-      return receiver.__send__(method, *args) unless @loop
-
-      if key && (queue = @serial[key])
-        queue << [receiver, method, args]
-        return
-      end
-      @serial[key] = [] if key
-      resume(@idle.pop || pool_fiber, [key, receiver, method, args])
-    end
-
     # -- helpers (used by EM.fiber, Deferrable#wait and the watch classes) ---------
 
     # Whether the current fiber is one this scheduler may suspend.
@@ -409,54 +348,6 @@ module EventMachine
     end
 
     private
-
-    def pool_fiber
-      fiber = Fiber.new(blocking: false) do |job|
-        while job
-          run_serial(*job)
-          job = park
-        end
-      rescue UncaughtThrowError => e
-        Thrown.new(e.tag, e.value)
-      ensure
-        finished(Fiber.current)
-      end
-      @fibers[fiber] = :pool
-      fiber
-    end
-
-    # Back to the pool until the next dispatch (nil: end), unless it is full.
-    def park
-      return nil if @idle.size >= POOL_SIZE || !@loop
-
-      @idle << Fiber.current
-      Fiber.yield
-    end
-
-    # One call, then the calls queued behind it for the same key.
-    def run_serial(key, receiver, method, args)
-      loop do
-        receiver.__send__(method, *args)
-        break unless key
-
-        receiver, method, args = @serial[key].shift || break
-      end
-      @serial.delete(key)
-    rescue Exception # rubocop:disable Lint/RescueException -- re-raised
-      # The key's later calls go on at the next tick, still in order.
-      if key && (queue = @serial[key])
-        queue.empty? || !@loop ? @serial.delete(key) : EM.next_tick { continue_serial(key) }
-      end
-      raise
-    end
-
-    def continue_serial(key)
-      queue = @serial[key] or return
-      job = queue.shift
-      return @serial.delete(key) unless job
-
-      resume(@idle.pop || pool_fiber, [key, *job])
-    end
 
     def finished(fiber)
       @scheduled -= 1 if @fibers.delete(fiber) == :scheduled
@@ -550,70 +441,6 @@ module EventMachine
       @thread_blocks.delete(Fiber.current)
     end
 
-    # The events of +events+ the fd is ready for now: a poll that does not wait
-    # (IO.select reaches no scheduler hook on Ruby 3.1).
-    def ready_now(io, events)
-      read = events.anybits?(IO::READABLE | IO::PRIORITY) ? [io] : nil
-      write = events.anybits?(IO::WRITABLE) ? [io] : nil
-      priority = events.anybits?(IO::PRIORITY) ? [io] : nil
-      r, w, e = IO.select(read, write, priority, 0)
-      return 0 unless r
-
-      (r.empty? ? 0 : events & IO::READABLE) | (w.empty? ? 0 : IO::WRITABLE) | (e.empty? ? 0 : IO::PRIORITY)
-    end
-
-    # An unbuffered IO for +io+'s fd, for reading ("rb") or writing ("wb"); it never
-    # closes the fd.
-    def raw(io, mode)
-      key = [io.fileno, mode]
-      cached = (@raw ||= {})[key]
-      return cached if cached && !cached.closed?
-
-      @raw[key] = IO.for_fd(io.fileno, mode, autoclose: false)
-    end
-
-    # The watch of +io+'s fd; one left from an IO since closed (by code that did
-    # not call IO#close, e.g. IO.popen's block) is dropped first.
-    def watch_for(io)
-      fd = io.fileno
-      watch = @watches[fd]
-      return watch if watch && watch.io.equal?(io)
-
-      if watch
-        forget_watch(fd)
-        watch.detach
-      end
-      FiberScheduler.watching(fd, self)
-      @watches[fd] = EM.watch(io, IOWatch, self, io)
-    end
-
-    def forget_watch(fd)
-      FiberScheduler.unwatching(fd, self)
-      @watches.delete(fd)
-    end
-
-    # A watch nobody waits on stays registered until the next tick, then goes.
-    def idle_watch(watch)
-      @idle_watches << watch
-      return if @sweep_scheduled || !@loop
-
-      @sweep_scheduled = true
-      EM.next_tick { sweep_watches }
-    end
-
-    def sweep_watches
-      @sweep_scheduled = false
-      idle = @idle_watches
-      @idle_watches = []
-      idle.each do |watch|
-        watch.swept
-        next unless watch.idle? && @watches[watch.fd_number].equal?(watch) # else in use again
-
-        forget_watch(watch.fd_number)
-        watch.detach
-      end
-    end
-
     def numeric_address?(host)
       host.match?(/\A\d{1,3}(\.\d{1,3}){3}\z/) || (host.include?(":") && host.match?(/\A[\h:.]+\z/))
     end
@@ -621,78 +448,8 @@ module EventMachine
     def resolve(host)
       Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq
     end
-
-    # The readiness of one fd for the fibers waiting on it.
-    class IOWatch < EventMachine::Connection
-      attr_reader :waiters, :fd_number, :io
-
-      def initialize(scheduler, io)
-        super()
-        @scheduler = scheduler
-        @io = io
-        @fd_number = io.fileno
-        @waiters = {} # fiber => [wait, events]
-        @reading = @writing = @idle = false
-      end
-
-      def idle? = @waiters.empty?
-
-      def add(fiber, wait, events)
-        @waiters[fiber] = [wait, events]
-        @idle = false
-        interest
-      end
-
-      def remove(fiber)
-        return unless @waiters.delete(fiber)
-        return interest unless @waiters.empty?
-
-        @scheduler.__send__(:idle_watch, self) unless @idle
-        @idle = true
-      end
-
-      # Swept: nobody waited on it since it went idle.
-      def swept = (@idle = false)
-
-      def notify_readable = ready(IO::READABLE)
-      def notify_writable = ready(IO::WRITABLE)
-
-      private
-
-      # The events asked for, set on the reactor when they change. An idle watch
-      # keeps its interest until the sweep (a woken fiber usually waits on the
-      # same fd again at once); the reactor never touches an fd number another
-      # descriptor has taken over (its owner may close it behind our back).
-      def interest
-        wanted = @waiters.values.inject(0) { |all, (_, events)| all | events }
-        read = wanted.anybits?(IO::READABLE | IO::PRIORITY)
-        write = wanted.anybits?(IO::WRITABLE)
-        self.notify_readable = read unless read == @reading
-        self.notify_writable = write unless write == @writing
-        @reading = read
-        @writing = write
-      end
-
-      def ready(event)
-        @waiters.to_a.each do |fiber, (wait, events)|
-          @scheduler.wake(fiber, wait, event) if events.anybits?(event) || (event == IO::READABLE && events.anybits?(IO::PRIORITY))
-        end
-      end
-    end
-
-    # A watched child's exit: the waiting fiber reaps it.
-    class ProcessExit < EventMachine::ProcessWatch
-      def initialize(scheduler, fiber, wait)
-        super()
-        @scheduler = scheduler
-        @fiber = fiber
-        @wait = wait
-      end
-
-      def process_exited
-        @scheduler.wake(@fiber, @wait, :exited)
-      end
-    end
   end
 end
-require_relative "fiber_scheduler_gaps"
+require_relative "fiber_scheduler/callback_pool"
+require_relative "fiber_scheduler/watches"
+require_relative "fiber_scheduler/ruby_gaps"

@@ -25,6 +25,45 @@ module EventMachine
       end
     end
 
+    # Ruby 3.5+: IO#close interrupts a fiber waiting on that IO (any thread).
+    def fiber_interrupt(fiber, exception)
+      interrupt = proc { wake(fiber, @waits[fiber], Raise.new(exception)) }
+      EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
+    end
+
+    # The fd is about to close: the fibers waiting on it get IOError, as threads do.
+    def io_closing(fd)
+      watch = @watches[fd] or return
+      interrupt = proc do
+        next unless @watches[fd].equal?(watch)
+
+        forget_watch(fd)
+        watch.detach
+        error = IOError.new("stream closed in another thread")
+        watch.waiters.to_a.each { |fiber, (wait, _)| wake(fiber, wait, Raise.new(error)) }
+      end
+      EM.reactor_thread? ? interrupt.call : EM.next_tick(&interrupt)
+    end
+
+    # Someone attaches the fd (release_fd): an idle watch of it goes now.
+    def release_idle_watch(fd)
+      watch = @watches[fd]
+      return unless watch&.idle?
+
+      forget_watch(fd)
+      watch.detach
+    end
+
+    # In a forked child: the parent's fibers and reactor are not here.
+    def forget_all
+      [@waits, @wait_timers, @serial, @fibers, @watches, @idle_watches].each(&:clear)
+      @idle.clear
+      @pending.clear
+      @scheduled = 0
+      @loop = @owns_loop = false
+      @closed = true
+    end
+
     @owners = {} # fd => the scheduler watching it
     @owners_lock = Mutex.new
 
