@@ -19,7 +19,8 @@
 #   FileWatch, ProcessWatch                                              em/file_watch.rb, em/process_watch.rb
 #   EM.system, DeferrableChildProcess                                    em/processes.rb
 #   EM::FiberScheduler (Fiber.schedule on the reactor), Deferrable#wait  em/fiber_scheduler.rb, em/deferrable.rb
-#   EM.fiber                                                             em_rust/reactor.rb
+#   EM.fiber, EM.stats                                                   em_rust/reactor.rb
+#   EM.fork_workers (N reactors on one port)                             em_rust/workers.rb
 #   the RethinkDB client                                                 em_rust/rethinkdb.rb
 #   exceptions                                                           em_rust/errors.rb
 #   epoll?, kqueue?, ssl?, descriptor table size                         em_rust/capabilities.rb
@@ -35,6 +36,7 @@ require_relative "em_rust/constants"
 
 # The reactor: lifecycle, ticks, timers, the defer pool.
 require_relative "em_rust/reactor"
+require_relative "em_rust/workers"
 require_relative "em_rust/timers"
 require_relative "em_rust/threadpool"
 require_relative "em_rust/capabilities"
