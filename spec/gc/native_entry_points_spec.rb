@@ -132,7 +132,7 @@ RSpec.describe "native entry points (the GC.stress subset)", :gc_stress do
 
   it "signal_loopbreak from another thread wakes the reactor for the tick that thread queued" do
     seen = []
-    EM.run do
+    run_em(5, what: "the woken tick") do
       Thread.new do
         EM.next_tick { seen << :woken; EM.stop }
         EM.signal_loopbreak
