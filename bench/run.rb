@@ -250,7 +250,8 @@ unless failures.empty?
   failures.each { |f| md << "- #{f}\n" }
 end
 notes.each { |n| md << "\n**Warning:** #{n}\n" }
-md << "\nThe RethinkDB em_run benchmark runs on its own (it needs reqlite): `bench/rethinkdb_results.md`.\n"
+md << "\nrethinkdb_stream: em_rust's client against the official driver's design on the real eventmachine, each with its own reqlite (the ceiling, a client that only reads frames, is in the raw results). " \
+      "bench/rethinkdb_em_run.rb compares the two designs on em_rust's reactor in one process, feeds too: `bench/rethinkdb_results.md`.\n"
 FileUtils.mkdir_p(File.dirname(OUT))
 File.write(OUT, md)
 puts
