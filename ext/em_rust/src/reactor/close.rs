@@ -34,7 +34,7 @@ impl Table {
         // Closing an fd of our own takes it out of the poll set; one its owner keeps
         // open must leave it. (An event for a signature already gone is dropped.)
         if d.interest.is_some() && !d.owned {
-            self.leave_poll_set(sig, d.fd);
+            let _ = self.registry.deregister(&d.fd);
         }
         if let Some(tls) = d.tls.session_mut().filter(|t| t.handshaken()) {
             tls.shutdown();

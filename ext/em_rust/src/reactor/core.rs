@@ -263,6 +263,24 @@ mod tests {
     }
 
     #[test]
+    fn the_same_fd_attached_twice_is_polled_for_the_newer_descriptor() {
+        let reactor = Reactor::new().unwrap();
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let older = reactor.table.borrow_mut().attach(ours.as_raw_fd(), Kind::Watch).unwrap();
+        reactor.table.borrow_mut().set_notify(older, Some(true), None);
+        let newer = reactor.table.borrow_mut().attach(ours.as_raw_fd(), Kind::Stream).unwrap();
+        reactor.table.borrow_mut().set_notify(older, Some(true), None); // stale: no poll change
+        peer.write_all(b"for the newer").unwrap();
+        let steps = turn(&reactor);
+        assert_eq!(steps, vec![Step::Io(Event::Read { sig: newer, len: 13 })]);
+        reactor.table.borrow_mut().detach(older); // leaves the newer's registration alone
+        peer.write_all(b"again").unwrap();
+        let reads: Vec<Step> =
+            turn(&reactor).into_iter().filter(|s| matches!(s, Step::Io(Event::Read { .. }))).collect();
+        assert_eq!(reads, vec![Step::Io(Event::Read { sig: newer, len: 5 })]);
+    }
+
+    #[test]
     fn after_release_a_turn_fails_instead_of_polling_a_closed_set() {
         let reactor = Reactor::new().unwrap();
         let (sig, _ours, _peer) = attached_pair(&reactor);

@@ -68,6 +68,9 @@ pub struct Descriptor {
     pub(super) close_after_writing: bool,
     /// Its close is queued for the end of this turn's readiness (`Table::closing`).
     pub(super) closing: bool,
+    /// A newer descriptor holds its fd number (an fd we do not own, closed behind
+    /// our back and reused, or attached twice): no poll operation on it any more.
+    pub(super) stale: bool,
     /// A server on a name with several addresses listens on each: the extra
     /// listeners accept on behalf of the first (`accept_as`), which lists them.
     pub(super) accept_as: Option<u64>,
@@ -168,6 +171,7 @@ impl Descriptor {
             is_server_side: false,
             close_after_writing: false,
             closing: false,
+            stale: false,
             accept_as: None,
             sibling_listeners: Vec::new(),
             tls: Tls::Off,

@@ -73,6 +73,7 @@ impl Table {
             d.state = state;
             d.interest = None;
         }
+        self.claim_fd(sig, fd);
         self.update_interest(sig, false);
     }
 
@@ -245,7 +246,7 @@ impl Table {
     pub fn detach(&mut self, sig: u64) -> Option<RawFd> {
         let mut d = self.entries.remove(&sig)?;
         if d.interest.is_some() {
-            self.leave_poll_set(sig, d.fd);
+            let _ = self.registry.deregister(&d.fd);
         }
         d.owned = false;
         self.events.push_back(Event::Unbound { sig, errno: 0 });

@@ -9,7 +9,7 @@ use super::sig_map::SigMap;
 use super::signature::next_signature;
 use super::watches::Inotify;
 use mio::{Registry, Token};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,8 @@ pub struct Table {
     pub(super) inotify: Option<(u64, Inotify)>,
     /// Connections a listener accepts per readiness (EM's simultaneous accept count).
     pub accepts_per_turn: usize,
+    /// The newest descriptor on each fd number (`claim_fd`).
+    pub(super) holders: HashMap<RawFd, u64>,
 }
 
 impl Table {
@@ -122,6 +124,7 @@ impl Table {
             expiry_hint: None,
             inotify: None,
             accepts_per_turn: ACCEPTS_PER_TURN,
+            holders: HashMap::new(),
         }
     }
 
@@ -247,17 +250,18 @@ impl Table {
         if (wanted == d.interest || d.keeps_interest(wanted)) && !force {
             return;
         }
-        if d.interest.is_some() && !d.owned && self.fd_reused(sig, d.fd) {
-            // Its registration went with the fd; the one on that number is the other's.
-            if let Some(d) = self.entries.get_mut(&sig) {
-                d.interest = None;
-            }
+        if d.stale {
             return;
         }
         let Some(d) = self.entries.get_mut(&sig) else { return };
         let token = Token(sig as usize);
         let result = match (d.interest, wanted) {
-            (None, Some(w)) => self.registry.register(&d.fd, token, w),
+            // EEXIST: the fd's file is still registered by the stale descriptor
+            // this one took it from (the same file attached twice): take it over.
+            (None, Some(w)) => self.registry.register(&d.fd, token, w).or_else(|e| match e.raw_os_error() {
+                Some(libc::EEXIST) => self.registry.reregister(&d.fd, token, w),
+                _ => Err(e),
+            }),
             (Some(_), Some(w)) => self.registry.reregister(&d.fd, token, w),
             (Some(_), None) => self.registry.deregister(&d.fd),
             (None, None) => Ok(()),
@@ -267,22 +271,21 @@ impl Table {
         }
     }
 
-    /// Whether another descriptor holds `fd`: then the fd of `sig`, one we do not
-    /// own (EM.watch, attach), was closed behind our back and its number reused,
-    /// and a poll operation on that number would change the other's registration.
-    pub(super) fn fd_reused(&self, sig: u64, fd: RawFd) -> bool {
-        self.entries.iter().any(|(&other, d)| other != sig && d.fd == fd)
-    }
-
-    /// Takes a descriptor we do not own (already out of `entries`) out of the poll set.
-    pub(super) fn leave_poll_set(&self, sig: u64, fd: RawFd) {
-        if !self.fd_reused(sig, fd) {
-            let _ = self.registry.deregister(&fd);
+    /// `sig` now holds `fd`. A descriptor that held the number before and is still
+    /// here is one we do not own whose fd was closed behind our back and reused (or
+    /// the same fd attached again): it goes stale, its registration counted gone, so
+    /// it never changes the poll set entry of the number's new holder.
+    pub(super) fn claim_fd(&mut self, sig: u64, fd: RawFd) {
+        let Some(old) = self.holders.insert(fd, sig).filter(|&old| old != sig) else { return };
+        if let Some(d) = self.entries.get_mut(&old) {
+            d.stale = true;
+            d.interest = None;
         }
     }
 
     pub(super) fn insert(&mut self, d: Descriptor) -> u64 {
         let sig = next_signature();
+        self.claim_fd(sig, d.fd);
         let expiry = d.expiry();
         if let Some(at) = expiry {
             self.expiry_hint = Some(self.expiry_hint.map_or(at, |h| h.min(at)));
