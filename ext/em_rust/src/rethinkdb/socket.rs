@@ -317,7 +317,9 @@ impl Establish {
                 Err(e) => return Waited::Failed(self.could_not_connect(&os_text(&e))),
             }
         }
-        loop {
+        // Once connected the stream has moved on (into the TLS step or the wire): a
+        // run resumed after an interrupt goes straight on from there.
+        while self.wire.is_none() && self.tls_step.is_none() {
             match &self.stream {
                 Some((_, true)) => break,
                 Some((stream, false)) => match poll_fd(stream.as_raw_fd(), libc::POLLOUT, self.deadline) {

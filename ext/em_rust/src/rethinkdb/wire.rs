@@ -3,9 +3,8 @@
 //! session is one OpenSSL object behind a Mutex, held only for one non-blocking
 //! read or write, never across a wait, so a reader and a writer on two threads
 //! still wait at the same time (in poll, on the same fd).
-use openssl::ssl::{
-    HandshakeError, MidHandshakeSslStream, SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion,
-};
+use openssl::ssl::{HandshakeError, MidHandshakeSslStream, SslConnector, SslMethod, SslStream, SslVersion};
+use openssl::x509::store::X509StoreBuilder;
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
@@ -152,8 +151,11 @@ fn finish(result: Result<SslStream<TcpStream>, HandshakeError<TcpStream>>) -> Ha
 fn connector(options: &TlsOptions) -> Result<SslConnector, String> {
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("TLS setup failed: {e}"))?;
     builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(|e| format!("TLS setup failed: {e}"))?;
-    builder.set_verify(SslVerifyMode::PEER);
+    // The builder trusts the system's CAs and verifies the peer; with ca_certs,
+    // only that file's CAs are trusted (as the official driver).
     if let Some(path) = &options.ca_file {
+        let empty = X509StoreBuilder::new().map_err(|e| format!("TLS setup failed: {e}"))?.build();
+        builder.set_cert_store(empty);
         builder.set_ca_file(path).map_err(|e| format!("could not load the CA certificates in {path}: {e}"))?;
     }
     Ok(builder.build())
