@@ -113,10 +113,14 @@ module EventMachine
     def wait(timeout = nil)
       fiber = Fiber.current
       scheduler = Fiber.scheduler
-      if fiber.blocking? || scheduler.nil?
-        raise FiberError, "Deferrable#wait suspends a non-blocking fiber (EM.fiber or Fiber.schedule); " \
-                          "this is #{fiber.blocking? ? 'a blocking fiber (the root fiber runs the reactor)' : 'a thread without a fiber scheduler'}"
-      end
+      why = if fiber.blocking?
+              "a blocking fiber (the root fiber runs the reactor)"
+            elsif scheduler.nil?
+              "a thread without a fiber scheduler"
+            elsif scheduler.is_a?(EventMachine::FiberScheduler) && !scheduler.ours?
+              "a fiber EM's scheduler did not start (a plain Fiber.new blocks the reactor while it waits)"
+            end
+      raise FiberError, "Deferrable#wait suspends a non-blocking fiber (EM.fiber or Fiber.schedule); this is #{why}" if why
 
       outcome = nil
       waiting = false

@@ -61,6 +61,8 @@ module EventMachine
       @loop = false             # the reactor runs this scheduler's waits
       @owns_loop = false        # run started the EM.run it is in
       @closed = false
+      @thread_blocks = {}.compare_by_identity # fiber not ours => its ThreadBlock
+      @thread_blocks_lock = Mutex.new
     end
 
     # -- the reactor's side (called by EM.run) ------------------------------------
@@ -250,12 +252,11 @@ module EventMachine
       suspend(wait)
     end
 
-    # Any thread: the fiber resumes on the reactor thread at its next turn.
+    # Any thread: the fiber resumes on the reactor thread at its next turn (one
+    # this scheduler did not start: its thread goes on, see block_thread).
     def unblock(_blocker, fiber)
-      if (q = @thread_blocks&.[](fiber))
-        q << true
-        return
-      end
+      return thread_block(fiber).signal unless @fibers.key?(fiber)
+
       @unblocked << fiber
       EM.next_tick { drain_unblocked } if @loop
     end
@@ -423,22 +424,49 @@ module EventMachine
       [false, e]
     end
 
-    # A fiber this scheduler did not start blocks the thread until unblocked.
+    # A fiber this scheduler did not start blocks the thread until unblocked. The
+    # unblock may come first, from another thread: it leaves its wake-up in the
+    # same ThreadBlock.
     def block_thread(timeout)
-      q = Thread::Queue.new
-      (@thread_blocks ||= {}.compare_by_identity)[Fiber.current] = q
-      outside do
-        if timeout
-          deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-          sleep 0.001 while q.empty? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
-          !q.empty?
-        else
-          q.pop
+      block = thread_block(Fiber.current)
+      outside { block.wait(timeout) }
+    ensure
+      @thread_blocks_lock.synchronize { @thread_blocks.delete(Fiber.current) }
+    end
+
+    def thread_block(fiber)
+      @thread_blocks_lock.synchronize { @thread_blocks[fiber] ||= ThreadBlock.new }
+    end
+
+    # One wake-up for a thread-blocked fiber, kept if it comes before the wait.
+    class ThreadBlock
+      def initialize
+        @lock = Mutex.new
+        @cond = ConditionVariable.new
+        @woken = false
+      end
+
+      def signal
+        @lock.synchronize do
+          @woken = true
+          @cond.signal
+        end
+      end
+
+      # true when woken, false when +timeout+ (seconds, nil: none) ran out.
+      def wait(timeout)
+        deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+        @lock.synchronize do
+          until @woken
+            left = deadline && deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+            return false if left && left <= 0
+
+            @cond.wait(@lock, left)
+          end
+          @woken = false
           true
         end
       end
-    ensure
-      @thread_blocks.delete(Fiber.current)
     end
 
     def numeric_address?(host)

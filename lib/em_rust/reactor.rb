@@ -23,9 +23,6 @@ module EventMachine
       return code&.call if reactor_running?
 
       begin
-        # Nothing of an earlier run that ended by an exception carries over (EM's
-        # run starts with new tables too).
-        [@conns, @acceptors, @timers].each(&:clear)
         initialize_event_machine
         @reactor_pid = Process.pid
         @reactor_thread = Thread.current
@@ -152,10 +149,7 @@ module EventMachine
 
     # Forks; the child stops the inherited reactor and runs a new one with the block.
     def fork_reactor(&block)
-      Kernel.fork do
-        reset_after_fork if reactor_running?
-        run(block)
-      end
+      Kernel.fork { run(block) } # run resets what the parent's reactor left
     end
 
     # @!method next_tick(callable = nil, &block)
@@ -210,9 +204,12 @@ module EventMachine
       @machine = nil
     end
 
+    # Nothing of this run carries over, also when an exception ended it (EM's
+    # run starts with new tables too).
     def cleanup_machine
       shut_down_threadpool
       @next_tick_queue.clear
+      [@conns, @acceptors, @timers].each(&:clear)
     end
 
     # Called by the native loop with an exception a callback raised; true if the
@@ -253,8 +250,7 @@ module EventMachine
       end
     end
 
-    # A worker of fork_workers: its own SIGTERM handling, and exit! so that the
-    # supervisor's at_exit hooks never run in it.
+    # In a forked child: the parent's reactor is not ours to run or close.
     def reset_after_fork
       @machine = nil # the parent's poll set: not ours to close
       @next_tick_queue.clear

@@ -94,7 +94,7 @@ module EventMachine
       until results.empty?
         receiver = results.shift
         value = results.shift
-        @defers_pending -= 1
+        defer_done
         receiver&.call(value)
       end
     rescue Exception # rubocop:disable Lint/RescueException -- re-raised

@@ -55,7 +55,6 @@ module EventMachine
       Kernel.fork do
         status = 0
         begin
-          reset_after_fork if reactor_running?
           trap(:INT, "DEFAULT")
           trap(:TERM) { reactor_running? ? stop : exit }
           block.call(index)

@@ -71,6 +71,12 @@ RSpec.describe "EM::Deferrable#wait", em_rust_only: "EventMachine has no fiber s
     expect { d.wait }.to raise_error(FiberError, /non-blocking fiber/)
   end
 
+  it "on a plain Fiber.new (a fiber EM's scheduler did not start) raises a FiberError instead of freezing the reactor" do
+    d = EM::DefaultDeferrable.new
+    expect { run_em { EM.next_tick { EM.stop }; Fiber.new { d.wait }.resume } }
+      .to raise_error(FiberError, /did not start/)
+  end
+
   it "EM::Completion is awaitable" do
     expect(in_fiber { EM::Completion.new.tap { |c| later { c.succeed(:completed) } }.wait }).to eq(:completed)
   end

@@ -256,6 +256,31 @@ RSpec.describe "EM::FiberScheduler inside EM.run", em_rust_only: "EventMachine h
     expect(order).to eq(%i[plain_fiber after_resume tick])
   end
 
+  it "a Queue#pop in a plain Fiber.new blocks the thread until another thread pushes, however early the push" do
+    got = []
+    run_em do
+      20.times do
+        q = Thread::Queue.new
+        pusher = Thread.new { q << :pushed } # may push before the fiber waits, or while it does
+        got << Fiber.new { q.pop }.resume
+        pusher.join
+      end
+      EM.stop
+    end
+    expect(got).to eq([:pushed] * 20)
+  end
+
+  it "two IO objects on one socket (a dup'd IO) wait on the same fd, and both wake" do
+    woke = []
+    run_em do
+      a, b = UNIXSocket.pair
+      twin = IO.for_fd(a.fileno, autoclose: false)
+      [a, twin].each_with_index { |io, i| EM.fiber { io.wait_readable; woke << i; EM.stop if woke.size == 2 } }
+      EM.add_timer(0.02) { b.write("x") }
+    end
+    expect(woke.sort).to eq([0, 1])
+  end
+
   it "EM.fiber outside the reactor raises" do
     expect { EM.fiber { nil } }.to raise_error(RuntimeError, /not running/)
   end

@@ -59,6 +59,8 @@ module EventMachine
       [@waits, @wait_timers, @serial, @fibers, @watches, @idle_watches].each(&:clear)
       @idle.clear
       @pending.clear
+      @thread_blocks.clear
+      @thread_blocks_lock = Mutex.new # the parent's may have been held by another thread
       @scheduled = 0
       @loop = @owns_loop = false
       @closed = true

@@ -29,12 +29,13 @@ module EventMachine
       @raw[key] = IO.for_fd(io.fileno, mode, autoclose: false)
     end
 
-    # The watch of +io+'s fd; one left from an IO since closed (by code that did
-    # not call IO#close, e.g. IO.popen's block) is dropped first.
+    # The watch of +io+'s fd; an idle one left from an IO since closed (by code that
+    # did not call IO#close, e.g. IO.popen's block) is dropped first.
     def watch_for(io)
       fd = io.fileno
       watch = @watches[fd]
-      return watch if watch && watch.io.equal?(io)
+      # Another IO object on the same open fd (a dup'd IO, IO.for_fd) shares it.
+      return watch if watch && (watch.io.equal?(io) || (!watch.idle? && !watch.io.closed?))
 
       if watch
         forget_watch(fd)
