@@ -76,6 +76,36 @@ RSpec.describe "em_run changefeeds with resume: true", :rethinkdb, :reqlite,
     expect(in_use).to eq(1 - first)
   end
 
+  it "a handler raising in on_reconnect strands no other feed: the error reaches EM.error_handler, that handler stops (as after any callback that raises), the other goes on" do
+    first = in_use
+    errors = []
+    raising = FailoverSpec.recorder
+    raising.define_singleton_method(:on_reconnect) { super(); raise ArgumentError, "from on_reconnect" }
+    other = FailoverSpec.recorder
+    killed = false
+    run_em(10) do
+      EM.error_handler { |e| errors << e.message } # removed again in `ensure`
+      query = ->(id) { r.table("test").get(id).changes(include_initial: true, include_states: true) }
+      query.call(1).em_run(conn, raising, resume: true)
+      query.call(2).em_run(conn, other, resume: true)
+      EM.add_periodic_timer(0.01) do
+        if !killed && raising.count(:state) == 2 && other.count(:state) == 2
+          killed = true
+          cluster.kill(first)
+        end
+        EM.stop if other.count(:state) == 4
+      end
+    end
+    expect(errors).to eq(["from on_reconnect"])
+    expect(raising.log.last).to eq([:reconnect])
+    expect(other.log.drop(4)).to eq([
+      [:reconnect], [:state, "initializing"], [:initial_val, { "id" => 2, "server" => 1 - first }], [:state, "ready"],
+      *shutdown
+    ])
+  ensure
+    EM.error_handler # removes it: later examples expect errors to end EM.run
+  end
+
   it "re-subscribes an order_by.limit feed" do
     first = in_use
     query = r.table("test").order_by(index: "id").limit(1).changes(include_initial: true, include_states: true)

@@ -158,10 +158,19 @@ module RethinkDB
           @resuming = []
           taken
         end
-        handles.each { |handle| resubscribe(handle) }
+        # A handler raising in on_reconnect strands no other feed: the error goes
+        # where a callback's goes once every feed is back.
+        first_error = nil
+        handles.each do |handle|
+          resubscribe(handle)
+        rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised below
+          first_error ||= e
+        end
+        raise first_error if first_error
       end
 
-      # The feed starts again under a new token; its handler hears on_reconnect first.
+      # The feed starts again under a new token; its handler hears on_reconnect
+      # before anything of the new subscription arrives.
       def resubscribe(handle)
         return if handle.closed?
 
@@ -171,12 +180,12 @@ module RethinkDB
         return deliver_later(handle, lost_response("Connection is closed.")) unless register(token, handle.opts, handle)
 
         auto_continue(token, true)
-        handle.reconnected
         begin
           send_awaited(token, start_query(handle.term, handle.opts), handle.opts)
         rescue ReqlDriverError
           nil # the new connection failed at once: its loss reaches the handle
         end
+        handle.reconnected
       end
 
       # No more attempts: the waiting feeds end (on_error + on_close).
