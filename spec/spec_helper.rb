@@ -64,6 +64,10 @@ RSpec.configure do |config|
     end
   end
 
+  # An example that set EM.error_handler and failed before removing it must not
+  # make later examples' errors vanish (EM.error_handler with nothing removes it).
+  config.after(:each) { EM.error_handler }
+
   # Specs of behaviour EventMachine lacks run only on em_rust; the reason is written
   # in the tag: `em_rust_only: "EM has no sub-millisecond timers"`.
   config.before(:each) do |example|

@@ -96,7 +96,8 @@ RSpec.describe "EM.fork_workers", em_rust_only: "EventMachine has no fork_worker
       port = closed_port
       out_r, out_w = IO.pipe
       lib = File.expand_path("../../lib", __dir__)
-      supervisor = Process.spawn(RbConfig.ruby, "-I", lib, script, port.to_s, out: out_w)
+      # Its own process group: a failed example kills the workers with it.
+      supervisor = Process.spawn(RbConfig.ruby, "-I", lib, script, port.to_s, out: out_w, pgroup: true)
       out_w.close
       begin
         workers = eventually(10, "2 workers") { (w = children_of(supervisor)).size == 2 && w }
@@ -123,7 +124,7 @@ RSpec.describe "EM.fork_workers", em_rust_only: "EventMachine has no fork_worker
         expect(replaced.select { |pid| alive?(pid) }).to eq([])
       ensure
         if supervisor
-          Process.kill(:KILL, supervisor) rescue nil # rubocop:disable Style/RescueModifier
+          Process.kill(:KILL, -supervisor) rescue nil # rubocop:disable Style/RescueModifier
           Process.wait(supervisor) rescue nil # rubocop:disable Style/RescueModifier
         end
         out_r.close

@@ -71,9 +71,10 @@ RSpec.describe "EM.stats", em_rust_only: "EventMachine has no EM.stats" do
         EM.add_periodic_timer(0.01) { EM.stop if EM.defers_finished? }
       end
     end
-    EM.threadpool_size = 20
     expect(seen[:defer_queue]).to eq(3)
     expect(seen[:defers_pending]).to eq(4)
+  ensure
+    EM.threadpool_size = 20
   end
 
   it "answers from another thread while the loop waits" do

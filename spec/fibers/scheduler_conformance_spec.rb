@@ -71,8 +71,8 @@ RSpec.describe "Fiber::Scheduler conformance" do
         Fiber.schedule { sleep 0.02; w.write("x") }
         [r.wait_readable, r.read_nonblock(1)]
       end
-      expect(got).to eq([got.first, "x"])
       expect(got.first).to be_truthy
+      expect(got.last).to eq("x")
       expect(calls).to include(:io_wait)
     end
 
@@ -107,7 +107,7 @@ RSpec.describe "Fiber::Scheduler conformance" do
         sleep 0.01 until done == 2
         now - t0
       end
-      expect(took).to be_between(0.09, 0.19)
+      expect(took).to be_between(0.09, bound(0.19))
       expect(calls.count(:kernel_sleep)).to be >= 2
     end
 
@@ -179,6 +179,7 @@ RSpec.describe "Fiber::Scheduler conformance" do
         :returned_first
       end
       expect(log).to eq([2, 1, 0])
+      expect(calls).to include(:close)
     end
   end
 
