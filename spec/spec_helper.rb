@@ -75,6 +75,13 @@ RSpec.configure do |config|
     skip("real eventmachine: #{reason}") if reason && !ImplCheck.em_rust?
   end
 
+  # The other side of a deliberate difference: what the real EventMachine does,
+  # checked on it (`real_em_only: "em_rust stops counting at once"`).
+  config.before(:each) do |example|
+    reason = example.metadata[:real_em_only]
+    skip("em_rust differs on purpose: #{reason}") if reason && ImplCheck.em_rust?
+  end
+
   # `blocks_the_loop: "reason"`: the example blocks inside a callback on purpose
   # and expects the loop to wait; with EM_CALLBACKS_IN_FIBERS the call suspends
   # the callback instead, as it should, so the example does not apply.

@@ -416,8 +416,17 @@ RSpec.describe "EventMachine's module functions (parity with the real gem)" do
       end
     end
 
-    # The real EM on Linux (no kqueue) raises EM::Unsupported "no pid watching
-    # support on this system" here instead.
+    it "watch_pid on Linux: EventMachine raises EM::Unsupported (it watches pids only with kqueue)",
+       real_em_only: "em_rust watches pids with a pidfd" do
+      pid = Process.spawn("sleep", "0.1")
+      run_em do
+        expect { EM.watch_pid(pid) }.to raise_error(EM::Unsupported)
+        EM.stop
+      end
+    ensure
+      Process.wait(pid) rescue nil # rubocop:disable Style/RescueModifier
+    end
+
     it "watch_pid(pid): a signature whose ProcessWatch sees the exit",
        em_rust_only: "real EM watches pids only with kqueue: EM::Unsupported on Linux" do
       pid = Process.spawn("sleep", "0.3")

@@ -297,7 +297,7 @@ RSpec.describe "one-shot timers" do
     # A deliberate difference: em_rust counts exactly the timers still pending.
     # EM counts lazily: a cancelled timer until its deadline passes, and a firing
     # timer until its callback returns. The shared examples state what both do;
-    # the em_rust_only ones say in their tag what EM does instead.
+    # the em_rust_only ones what em_rust does, the real_em_only ones what EM does.
     it "is 0 in a tick of an idle reactor, counts each timer added and drops back as they fire" do
       counts = []
       EM.run do
@@ -354,6 +354,21 @@ RSpec.describe "one-shot timers" do
       expect(counts).to eq([0, 0])
     end
 
+    it "EventMachine counts a cancelled timer until its deadline passes",
+       real_em_only: "em_rust stops counting a cancelled timer at once" do
+      counts = []
+      EM.run do
+        EM.next_tick do
+          EM.cancel_timer(EM.add_timer(0.03) {})
+          counts << EM.get_timer_count
+          EM.add_periodic_timer(0.5) {}.cancel
+          counts << EM.get_timer_count
+          EM.stop
+        end
+      end
+      expect(counts).to eq([1, 2])
+    end
+
     it "no longer counts a timer on the tick after its callback ran" do
       counts = []
       EM.run do
@@ -372,6 +387,18 @@ RSpec.describe "one-shot timers" do
         end
       end
       expect(counts).to eq([0])
+    end
+
+    it "EventMachine still counts the timer whose callback is running",
+       real_em_only: "em_rust no longer counts it there" do
+      counts = []
+      EM.run do
+        EM.add_timer(0.01) do
+          counts << EM.get_timer_count
+          EM.stop
+        end
+      end
+      expect(counts).to eq([1])
     end
   end
 
