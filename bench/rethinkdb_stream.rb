@@ -94,6 +94,7 @@ def ceiling(server)
 end
 
 server = ReqliteServer.new.start
+Bench.on_abort { server.stop }
 begin
   stream = Bench::IMPL == "em_rust" ? method(:em_rust_stream) : method(:official_design_stream)
   stream.call(server) # warm-up, not counted

@@ -25,7 +25,8 @@ Bench.wrk_available!
 backend_out, backend_in = IO.pipe
 backend = Process.spawn(RbConfig.ruby, File.join(__dir__, "lib", "slow_backend.rb"), out: backend_in)
 backend_in.close
-backend_port = Integer(backend_out.gets || abort("bench: the backend did not start"))
+Bench.on_abort { Process.kill(:TERM, backend) }
+backend_port = Integer(backend_out.gets || Bench.abort!(5))
 BACKEND = URI("http://127.0.0.1:#{backend_port}/")
 APP = lambda do |_env|
   body = Net::HTTP.get(BACKEND)

@@ -67,8 +67,17 @@ module Bench
     Thread.new do
       sleep(TIMEOUT * 0.95)
       $stderr.puts "bench: #{File.basename($PROGRAM_NAME)} exceeded #{TIMEOUT * 0.95}s, giving up"
-      exit!(3)
+      abort!(3)
     end
+  end
+
+  # What a benchmark started (a server process) and must stop also when it gives
+  # up: exit! skips ensure and at_exit.
+  def on_abort(&cleanup) = (@on_abort ||= []) << cleanup
+
+  def abort!(status)
+    (@on_abort || []).each { |cleanup| cleanup.call rescue nil } # rubocop:disable Style/RescueModifier
+    exit!(status)
   end
 
   # metrics: { key => { value:, unit:, better: "higher"|"lower", label: } }

@@ -40,7 +40,7 @@ module Bench
   def em_deadline(secs, what)
     EM.add_timer(secs) do
       $stderr.puts "bench: #{what} not done within #{secs}s"
-      exit!(4)
+      abort!(4)
     end
   end
 end
