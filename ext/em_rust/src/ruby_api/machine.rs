@@ -128,10 +128,12 @@ impl Machine {
         self.handled(ruby, result)
     }
 
-    /// The one route by which the reactor calls Ruby back: `receiver.method(*args)`,
+    /// The route by which the reactor calls Ruby back: `receiver.method(*args)`,
     /// or with callbacks in fibers `EM.fiber_call(key, receiver, :method, *args)`,
     /// which runs it in a fiber, in order with the other calls of the same key (a
-    /// connection's signature; nil for timers and ticks).
+    /// connection's signature; nil for timers and ticks). Two calls whose answer is
+    /// needed at once do not take it: ssl_verify_peer (ruby_api/tls.rs, inside the
+    /// handshake step) and the error handler (`handled`).
     pub(super) fn invoke(
         &self,
         ruby: &Ruby,
