@@ -31,8 +31,11 @@ module EventMachine
         add_timer(0, code) if code
         run_machine
       ensure
+        ended_by = $! # an error a fiber raised while ending must not replace it
         begin
           FiberScheduler.detach(fibers) if fibers
+        rescue Exception # rubocop:disable Lint/RescueException -- re-raised unless another is on its way
+          raise unless ended_by
         ensure
           shut_down
         end
