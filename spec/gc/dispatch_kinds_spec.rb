@@ -13,7 +13,10 @@
 #   and detach (attach_fd, detach_fd), EM.attach_server (attach_sd);
 # - proxy_completed and proxy_target_unbound (start_proxy, stop_proxy, proxied_bytes);
 # - a datagram socket: receive_data, send_datagram, peername of the last sender;
-# - an exception in receive_data reaching EM.error_handler.
+# - an exception in receive_data reaching EM.error_handler;
+# - large sends held instead of copied (held_strings.rs) and large reads delivered
+#   in the String they landed in (read_buffer.rs), the sender's String changed
+#   after each send.
 require_relative "preload"
 require "socket"
 
@@ -280,5 +283,25 @@ RSpec.describe "callback dispatch kinds (the GC.stress subset)", :gc_stress do
     expect(got).to eq(%w[1 2])
   ensure
     EM.error_handler(nil)
+  end
+
+  it "large sends arrive as they were when sent, and large reads arrive whole, with the Strings changed after the send" do
+    chunks = [Random.new(1).bytes(100 << 10), Random.new(2).bytes(64 << 10)]
+    got = nil
+    run_em(60) do
+      _, port = start_server_on_free_port(ConnectionHelpers::Collector, ->(data, _) { got = data; EM.stop })
+      client = Class.new(EM::Connection) do
+        define_method(:connection_completed) do
+          buf = chunks[0].dup
+          send_data(buf)
+          buf.replace(chunks[1])
+          send_data(buf)
+          buf.clear
+          close_connection_after_writing
+        end
+      end
+      EM.connect("127.0.0.1", port, client)
+    end
+    expect(got).to eq(chunks.join)
   end
 end

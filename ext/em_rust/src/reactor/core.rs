@@ -13,7 +13,7 @@
 //! use `table`, `timers` and `wakeup`; only the reactor thread uses the poller.
 use super::poller::Poller;
 use super::stats::LoopStats;
-use super::table::{Event, Table};
+use super::table::{Event, Lend, Table};
 use super::timers::Timers;
 use super::wakeup::Wakeup;
 use std::cell::RefCell;
@@ -139,10 +139,15 @@ impl Reactor {
     /// The turn's next step: due timers first, then I/O events; None when the turn
     /// is done. The table is not borrowed once this returns.
     pub fn next(&self) -> Option<Step> {
+        self.next_lending(&mut None)
+    }
+
+    /// `next`, with a buffer for a stream read to land in (see `Lend`).
+    pub fn next_lending(&self, lend: &mut Lend) -> Option<Step> {
         if let Some(sig) = self.due.borrow_mut().pop_front() {
             return Some(Step::Timer(sig));
         }
-        self.table.borrow_mut().next_event().map(Step::Io)
+        self.table.borrow_mut().next_event(lend).map(Step::Io)
     }
 
     /// Closes every descriptor (each gets its Unbound event) and drops the timers
@@ -196,7 +201,7 @@ mod tests {
         let timer = next_signature();
         reactor.timers.borrow_mut().add(timer, Instant::now()).unwrap();
         let steps = turn(&reactor);
-        assert_eq!(steps, vec![Step::Timer(timer), Step::Io(Event::Read { sig, len: 5 })]);
+        assert_eq!(steps, vec![Step::Timer(timer), Step::Io(Event::Read { sig, len: 5, lent: false })]);
         assert_eq!(reactor.table.borrow().data(5), b"hello");
     }
 
@@ -257,7 +262,7 @@ mod tests {
         peer.write_all(b"still polled").unwrap();
         let reads: Vec<Step> =
             turn(&reactor).into_iter().filter(|s| matches!(s, Step::Io(Event::Read { .. }))).collect();
-        assert_eq!(reads, vec![Step::Io(Event::Read { sig, len: 12 })]);
+        assert_eq!(reads, vec![Step::Io(Event::Read { sig, len: 12, lent: false })]);
         // SAFETY: `fd` is open and no descriptor owns it (attached, not owned).
         unsafe { libc::close(fd) };
     }
@@ -272,12 +277,12 @@ mod tests {
         reactor.table.borrow_mut().set_notify(older, Some(true), None); // stale: no poll change
         peer.write_all(b"for the newer").unwrap();
         let steps = turn(&reactor);
-        assert_eq!(steps, vec![Step::Io(Event::Read { sig: newer, len: 13 })]);
+        assert_eq!(steps, vec![Step::Io(Event::Read { sig: newer, len: 13, lent: false })]);
         reactor.table.borrow_mut().detach(older); // leaves the newer's registration alone
         peer.write_all(b"again").unwrap();
         let reads: Vec<Step> =
             turn(&reactor).into_iter().filter(|s| matches!(s, Step::Io(Event::Read { .. }))).collect();
-        assert_eq!(reads, vec![Step::Io(Event::Read { sig: newer, len: 5 })]);
+        assert_eq!(reads, vec![Step::Io(Event::Read { sig: newer, len: 5, lent: false })]);
     }
 
     #[test]

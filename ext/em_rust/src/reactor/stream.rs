@@ -2,7 +2,8 @@
 //! sends, relaying for proxies, pause.
 use super::descriptor::{Kind, Proxy, State};
 use super::net;
-use super::table::{Event, Table};
+use super::outbound::{Held, Outbound};
+use super::table::{Event, Lend, Table};
 use super::tls_session::Progress;
 use socket2::{SockAddr, SockRef};
 use std::io;
@@ -12,8 +13,9 @@ use std::time::Instant;
 impl Table {
     /// One read; true if there may be more to read now. With `fresh` readiness, a
     /// stream socket read shorter than the buffer has emptied it: no second read
-    /// just to see EAGAIN.
-    pub(super) fn read(&mut self, sig: u64, fresh: bool) -> bool {
+    /// just to see EAGAIN. A stream read that is not proxied lands in `lend` if the
+    /// caller lent one.
+    pub(super) fn read(&mut self, sig: u64, fresh: bool, lend: &mut Lend) -> bool {
         let Some(d) = self.entries.get(&sig) else { return false };
         if d.paused || d.state != State::Open || d.close_after_writing || d.closing {
             return false;
@@ -28,19 +30,26 @@ impl Table {
         // Only our own sockets: an attached tty returns one line per read however
         // many are waiting, so a short read does not mean it is empty.
         let socket = d.owned;
+        let lending = !datagram && d.proxy.is_none() && lend.is_some();
         if d.tls.session().is_some() {
-            return self.tls_read(sig);
+            let mut none = None;
+            return self.tls_read(sig, if lending { lend } else { &mut none });
         }
+        let buf: &mut [u8] = match lend {
+            Some(lent) if lending => lent,
+            _ => &mut self.buf,
+        };
+        let capacity = buf.len();
         let (n, peer) = if datagram {
             // SAFETY: sockaddr_storage is plain old data, for which all zeros is a valid value.
             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            // SAFETY: `self.buf` and `storage` are live, their own lengths passed; `fd` is the descriptor's open fd.
+            // SAFETY: `buf` and `storage` are live, their own lengths passed; `fd` is the descriptor's open fd.
             let n = unsafe {
                 libc::recvfrom(
                     fd,
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
+                    buf.as_mut_ptr().cast(),
+                    capacity,
                     0,
                     (&mut storage as *mut libc::sockaddr_storage).cast(),
                     &mut len,
@@ -50,8 +59,8 @@ impl Table {
             let peer = (n >= 0).then(|| unsafe { SockAddr::new(storage, len) }.as_socket()).flatten();
             (n, peer)
         } else {
-            // SAFETY: `self.buf` is live and its own length is passed; `fd` is this descriptor's open fd.
-            (unsafe { libc::read(fd, self.buf.as_mut_ptr().cast(), self.buf.len()) }, None)
+            // SAFETY: `buf` is live and its own length is passed; `fd` is this descriptor's open fd.
+            (unsafe { libc::read(fd, buf.as_mut_ptr().cast(), capacity) }, None)
         };
         if n < 0 {
             let err = io::Error::last_os_error();
@@ -79,22 +88,33 @@ impl Table {
         if d.proxy.is_some() {
             self.relay(sig, n);
         } else {
-            self.events.push_back(Event::Read { sig, len: n });
+            self.events.push_back(Event::Read { sig, len: n, lent: lending });
         }
-        datagram || !fresh || !socket || n == self.buf.len()
+        if lending {
+            *lend = None; // the caller's now
+        }
+        datagram || !fresh || !socket || n == capacity
     }
 
-    /// One TLS read; true if there may be more plaintext now.
-    pub(super) fn tls_read(&mut self, sig: u64) -> bool {
+    /// One TLS read (of plaintext into `lend` if lent); true if there may be more now.
+    pub(super) fn tls_read(&mut self, sig: u64, lend: &mut Lend) -> bool {
         let d = self.entries.get_mut(&sig).expect("caller checked");
         let tls = d.tls.session_mut().expect("caller checked");
-        match tls.read(&mut self.buf) {
+        let lending = lend.is_some();
+        let buf: &mut [u8] = match lend {
+            Some(lent) => lent,
+            None => &mut self.buf,
+        };
+        match tls.read(buf) {
             Ok(Progress::Done(n)) => {
                 d.last_activity = Instant::now();
                 if d.proxy.is_some() {
                     self.relay(sig, n);
                 } else {
-                    self.events.push_back(Event::Read { sig, len: n });
+                    self.events.push_back(Event::Read { sig, len: n, lent: lending });
+                }
+                if lending {
+                    *lend = None;
                 }
                 true
             }
@@ -128,7 +148,7 @@ impl Table {
             if take < n {
                 // What came past the limit is delivered as ordinary data.
                 self.buf.copy_within(take..n, 0);
-                self.events.push_back(Event::Read { sig, len: n - take });
+                self.events.push_back(Event::Read { sig, len: n - take, lent: false });
             }
             if let Some(t) = self.entries.get_mut(&target) {
                 t.proxied_from.retain(|s| *s != sig);
@@ -203,21 +223,51 @@ impl Table {
     /// Returns the bytes accepted: 0 for a descriptor closing (nothing is written
     /// after close), -1 for an unknown one.
     pub fn send(&mut self, sig: u64, data: &[u8]) -> i64 {
-        let Some(d) = self.entries.get_mut(&sig) else { return -1 };
+        if let Some(done) = self.send_now(sig, data) {
+            return done;
+        }
+        self.queue_outbound(sig, |out| out.push(data));
+        data.len() as i64
+    }
+
+    /// `send`, of bytes the caller holds for the reactor instead of having them
+    /// copied (see `Held`); dropped once written, or at once if not queued.
+    pub fn send_held(&mut self, sig: u64, held: Held) -> i64 {
+        let len = (*held).as_ref().len() as i64;
+        if let Some(done) = self.send_now(sig, (*held).as_ref()) {
+            return done;
+        }
+        self.queue_outbound(sig, |out| out.push_held(held));
+        len
+    }
+
+    /// What `send` returns when the bytes are not queued: a datagram's (sent now),
+    /// or a descriptor's that takes none. None: queue them.
+    fn send_now(&mut self, sig: u64, data: &[u8]) -> Option<i64> {
+        let Some(d) = self.entries.get_mut(&sig) else { return Some(-1) };
         if d.kind == Kind::Datagram {
             // UDP send_data answers the sender of the last datagram.
-            let Some(peer) = d.last_peer else { return 0 };
+            let Some(peer) = d.last_peer else { return Some(0) };
             let fd = d.fd;
             // SAFETY: `fd` is the datagram descriptor's, open while it is in the table; borrowed for this statement.
-            return SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) })
-                .send_to(data, &peer.into())
-                .map_or(0, |n| n as i64);
+            return Some(
+                SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) })
+                    .send_to(data, &peer.into())
+                    .map_or(0, |n| n as i64),
+            );
         }
         if d.kind != Kind::Stream || d.close_after_writing || d.closing {
-            return 0;
+            return Some(0);
         }
+        None
+    }
+
+    /// Appends to a stream descriptor's outbound bytes (`send_now` said None) and
+    /// has them written this turn, or when the descriptor can write.
+    fn queue_outbound(&mut self, sig: u64, push: impl FnOnce(&mut Outbound)) {
+        let d = self.entries.get_mut(&sig).expect("send_now checked");
         let was_empty = d.outbound.is_empty();
-        d.outbound.push(data);
+        push(&mut d.outbound);
         if d.state == State::Open && !d.tls.handshaking() {
             // Written at the end of the turn. Bytes already waiting are either queued
             // this turn too or waiting for writability: either way nothing to change.
@@ -227,7 +277,6 @@ impl Table {
         } else {
             self.update_interest(sig, false);
         }
-        data.len() as i64
     }
 
     /// Writes what `send_data` queued since the last call (`Reactor::prepare` calls

@@ -20,12 +20,19 @@ pub(super) const READS_PER_TURN: usize = 16;
 /// Accepts per readiness of a listener unless `set_simultaneous_accept_count` says otherwise.
 const ACCEPTS_PER_TURN: usize = 256;
 
+/// A buffer the caller lends for the next stream read (`Reactor::next_lending`). A
+/// read that uses it is copied once, by the kernel, into memory the caller keeps
+/// (the glue: a new Ruby String's), and its event says `lent`.
+pub type Lend<'a> = Option<&'a mut [u8]>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// `len` bytes arrived; they are in `Table::data()`.
+    /// `len` bytes arrived: at the start of the lent buffer if `lent`, else in
+    /// `Table::data()`.
     Read {
         sig: u64,
         len: usize,
+        lent: bool,
     },
     Completed {
         sig: u64,
@@ -170,14 +177,15 @@ impl Table {
         self.budget = READS_PER_TURN;
     }
 
-    /// The next thing to tell Ruby, or None when this turn's I/O is done.
-    pub fn next_event(&mut self) -> Option<Event> {
+    /// The next thing to tell Ruby, or None when this turn's I/O is done. A stream
+    /// read may use (and then take) `lend`.
+    pub fn next_event(&mut self, lend: &mut Lend) -> Option<Event> {
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
             if let Some(ready) = self.ready.front().copied() {
-                if !self.handle(ready) {
+                if !self.handle(ready, lend) {
                     self.ready.pop_front();
                     self.budget = READS_PER_TURN;
                 }
@@ -192,7 +200,7 @@ impl Table {
     }
 
     /// Handles one step of a readiness; true while there is more to do for it.
-    pub(super) fn handle(&mut self, ready: Ready) -> bool {
+    pub(super) fn handle(&mut self, ready: Ready, lend: &mut Lend) -> bool {
         let Some(d) = self.entries.get(&ready.sig) else { return false };
         match (d.kind, &d.state) {
             (Kind::Acceptor, _) => {
@@ -235,7 +243,7 @@ impl Table {
                 if ready.writable && !self.flush(ready.sig) {
                     return false;
                 }
-                if (ready.readable || ready.closed) && self.read(ready.sig, ready.fresh) {
+                if (ready.readable || ready.closed) && self.read(ready.sig, ready.fresh, lend) {
                     return true;
                 }
                 false

@@ -4,6 +4,7 @@
 use super::errors;
 use super::machine::Machine;
 use crate::reactor::descriptor::Kind;
+use crate::reactor::outbound::HOLD_MIN;
 use crate::reactor::table::Event;
 use magnus::{method, prelude::*, Error, RClass, RString, Ruby, Value};
 use std::io;
@@ -81,13 +82,18 @@ impl Machine {
     }
 
     /// Bytes queued, or -1 for a connection that is gone (EM's answer).
-    fn send_data(&self, sig: u64, data: RString) -> i64 {
-        // SAFETY: `send` only copies the bytes into the Outbound: no Ruby code or allocation while they are borrowed.
-        let bytes = unsafe { super::raw::str_bytes(&data) };
-        let accepted = self.reactor.table.borrow_mut().send(sig, bytes);
+    fn send_data(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString) -> i64 {
+        let accepted = if data.len() >= HOLD_MIN {
+            let held = rb_self.held.hold(ruby, data);
+            rb_self.reactor.table.borrow_mut().send_held(sig, held)
+        } else {
+            // SAFETY: `send` only copies the bytes into the Outbound: no Ruby code or allocation while they are borrowed.
+            let bytes = unsafe { super::raw::str_bytes(&data) };
+            rb_self.reactor.table.borrow_mut().send(sig, bytes)
+        };
         // From another thread, while the reactor waits: wake it to write (a no-op on
         // the reactor thread, which is awake).
-        self.reactor.wakeup.nudge();
+        rb_self.reactor.wakeup.nudge();
         accepted
     }
 

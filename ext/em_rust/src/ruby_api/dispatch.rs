@@ -53,7 +53,7 @@ impl Machine {
         loop {
             // Handshake steps run here, outside the table (no renegotiation: see
             // reactor::tls), so ssl_verify_peer may use the table.
-            let next = match self.reactor.next() {
+            let next = match self.next_lending(ruby) {
                 Some(Step::Io(Event::TlsStep { sig })) => match self.reactor.table.borrow_mut().take_tls_step(sig) {
                     Some(session) => Next::Handshake(sig, session),
                     None => Next::Again,
@@ -110,9 +110,12 @@ impl Machine {
     pub(super) fn deliver(&self, ruby: &Ruby, event: Event) -> Result<(), Error> {
         let em = ruby.get_inner(self.em).as_value();
         match event {
-            Event::Read { sig, len } => {
+            Event::Read { sig, len, lent } => {
                 let Some(conn) = self.connection(ruby, sig) else { return Ok(()) };
-                let data = ruby.str_from_slice(self.reactor.table.borrow().data(len));
+                let data = match lent {
+                    true => self.take_lent(ruby, len),
+                    false => ruby.str_from_slice(self.reactor.table.borrow().data(len)),
+                };
                 self.invoke(ruby, Some(sig), conn, &RECEIVE_DATA, &[data.as_value()])
             }
             Event::Notice { sig, what } => {

@@ -3,13 +3,14 @@
 //! Array, timer and connection Hashes), and releases it in `release_machine`. Each
 //! loop turn: wait (without the GVL only when nothing is ready), fire due timers,
 //! deliver I/O events, run the ticks queued so far.
+use super::held_strings::HeldStrings;
 use super::{errors, gvl, raw};
 use crate::reactor::core::Reactor;
 use crate::reactor::signature::next_signature;
 use crate::reactor::timers::deadline_after;
 use magnus::{
     function, gc::Marker, method, prelude::*, typed_data::DataTypeFunctions, typed_data::Obj, value::LazyId,
-    value::Opaque, Error, RArray, RClass, RHash, RModule, Ruby, TypedData, Value,
+    value::Opaque, Error, RArray, RClass, RHash, RModule, RString, Ruby, TypedData, Value,
 };
 use std::cell::{Cell, RefCell};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -42,6 +43,10 @@ pub struct Machine {
     pub(super) em: Opaque<RModule>,
     /// `EM.callbacks_in_fibers`: every callback goes through `EM.fiber_call`.
     pub(super) in_fibers: Cell<bool>,
+    /// The String the next stream read lands in (read_buffer.rs); Ruby has not seen it.
+    pub(super) spare: Cell<Option<Opaque<RString>>>,
+    /// The Strings the reactor writes without a copy (held_strings.rs).
+    pub(super) held: HeldStrings,
 }
 
 impl DataTypeFunctions for Machine {
@@ -50,6 +55,10 @@ impl DataTypeFunctions for Machine {
         marker.mark(self.em);
         marker.mark(self.timer_callbacks);
         marker.mark(self.conns);
+        if let Some(spare) = self.spare.get() {
+            marker.mark(spare);
+        }
+        self.held.mark(marker);
     }
 }
 
@@ -66,6 +75,8 @@ impl Machine {
             conns: conns.into(),
             em: em.into(),
             in_fibers: Cell::new(false),
+            spare: Cell::new(None),
+            held: HeldStrings::default(),
         })
     }
 
@@ -92,6 +103,7 @@ impl Machine {
                 .map_err(|e| errors::io_error(ruby, e))?;
         }
         reactor.finish(Instant::now());
+        self.held.let_go(ruby);
         gvl::check_interrupts()?;
         self.loop_time.set(SystemTime::now());
         self.dispatch_turn(ruby)?;
