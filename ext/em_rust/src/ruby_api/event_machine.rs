@@ -35,6 +35,14 @@ fn next_tick(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
         _ if ruby.block_given() => ruby.block_proc()?.as_value(),
         _ => return Err(Error::new(ruby.exception_arg_error(), "no proc or block given")),
     };
+    queue_tick(ruby, em, callback)?;
+    Ok(ruby.qnil().as_value())
+}
+
+/// Queues a callable for the next turn and wakes a waiting reactor. It calls no
+/// Ruby method, so no interrupt (Thread#raise, #kill) can land between the push
+/// and the return.
+pub(super) fn queue_tick(ruby: &Ruby, em: RModule, callback: Value) -> Result<(), Error> {
     let ticks = RArray::from_value(raw::ivar(em, LazyId::get_inner_with(&TICKS_IVAR, ruby)))
         .ok_or_else(|| errors::runtime_error(ruby, "em_rust: next-tick queue missing"))?;
     raw::ary_push(ticks, callback);
@@ -42,7 +50,7 @@ fn next_tick(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
     if !machine.is_nil() {
         Obj::<Machine>::try_convert(machine)?.reactor.wakeup.nudge();
     }
-    Ok(ruby.qnil().as_value())
+    Ok(())
 }
 
 /// Ruby's own message for a wrong argument count.

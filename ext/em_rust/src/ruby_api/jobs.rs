@@ -10,7 +10,6 @@ use magnus::{function, method, prelude::*, value::LazyId, Error, RArray, RModule
 use std::cell::RefCell;
 
 static CALL: LazyId = LazyId::new("call");
-static NEXT_TICK: LazyId = LazyId::new("next_tick");
 
 #[magnus::wrap(class = "EventMachine::JobQueue", free_immediately, size)]
 struct RbJobQueue(RefCell<JobQueue>);
@@ -66,11 +65,12 @@ impl RbJobWaiter {
     /// (raised in its thread, as EM does); so do Thread#kill and non-exception
     /// jumps. The three shifts and the two pushes run with the GVL held and no Ruby
     /// code between them, so a job is never split between workers and a result's
-    /// pair never interleaved with another's. A push onto an empty `results`
-    /// schedules `EM.next_tick(drain)`: the drain empties it, so a non-empty Array
-    /// always has a drain on its way.
-    fn work(&self, jobs: RArray, results: RArray, em: RModule, drain: Value) -> Result<(), Error> {
-        while self.take()? {
+    /// pair never interleaved with another's. A push onto an empty `results` queues
+    /// `drain` as a next tick, natively (no interrupt can land between the pushes
+    /// and it): the drain empties the Array, so a non-empty one always has a drain
+    /// on its way.
+    fn work(ruby: &Ruby, rb_self: &Self, jobs: RArray, results: RArray, em: RModule, drain: Value) -> Result<(), Error> {
+        while rb_self.take()? {
             let op = raw::ary_shift(jobs);
             let callback = raw::ary_shift(jobs);
             let errback = raw::ary_shift(jobs);
@@ -88,7 +88,7 @@ impl RbJobWaiter {
             raw::ary_push(results, receiver);
             raw::ary_push(results, value);
             if was_empty {
-                em.funcall::<_, _, Value>(*NEXT_TICK, (drain,))?;
+                super::event_machine::queue_tick(ruby, em, drain)?;
             }
         }
         Ok(())
