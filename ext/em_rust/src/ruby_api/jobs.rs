@@ -69,7 +69,14 @@ impl RbJobWaiter {
     /// `drain` as a next tick, natively (no interrupt can land between the pushes
     /// and it): the drain empties the Array, so a non-empty one always has a drain
     /// on its way.
-    fn work(ruby: &Ruby, rb_self: &Self, jobs: RArray, results: RArray, em: RModule, drain: Value) -> Result<(), Error> {
+    fn work(
+        ruby: &Ruby,
+        rb_self: &Self,
+        jobs: RArray,
+        results: RArray,
+        em: RModule,
+        drain: Value,
+    ) -> Result<(), Error> {
         while rb_self.take()? {
             let op = raw::ary_shift(jobs);
             let callback = raw::ary_shift(jobs);
