@@ -176,7 +176,7 @@ impl Conn {
                 Pumped::Failed(err) => return Waited::Failed(err),
                 Pumped::Empty => {}
             }
-            match poll_fd(self.fd(), libc::POLLIN, deadline) {
+            match poll_fd(self.fd(), self.wire.poll_events(true), deadline) {
                 Ok(Ready::Yes) => {}
                 Ok(Ready::TimedOut) => return Waited::TimedOut,
                 Ok(Ready::Interrupted) => return Waited::Interrupted,
@@ -211,7 +211,7 @@ impl Conn {
                 Flushed::Failed(err) => return Waited::Failed(err),
                 Flushed::Blocked => {}
             }
-            match poll_fd(self.fd(), libc::POLLOUT, None) {
+            match poll_fd(self.fd(), self.wire.poll_events(false), None) {
                 Ok(Ready::Yes) | Ok(Ready::TimedOut) => {}
                 Ok(Ready::Interrupted) => return Waited::Interrupted,
                 Err(e) => return Waited::Failed(closed_by_server(&e)),
@@ -453,7 +453,7 @@ impl Establish {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Waited::Interrupted,
                 Err(e) => return Waited::Failed(closed_by_server(&e)),
             }
-            let events = if self.out.is_empty() { libc::POLLIN } else { libc::POLLIN | libc::POLLOUT };
+            let events = wire.poll_events(true) | if self.out.is_empty() { 0 } else { wire.poll_events(false) };
             match poll_fd(fd, events, self.deadline) {
                 Ok(Ready::Yes) => {}
                 Ok(Ready::Interrupted) => return Waited::Interrupted,

@@ -2,12 +2,16 @@
 //! Both are non-blocking; `WouldBlock` means "poll the fd and try again". A TLS
 //! session is one OpenSSL object behind a Mutex, held only for one non-blocking
 //! read or write, never across a wait, so a reader and a writer on two threads
-//! still wait at the same time (in poll, on the same fd).
+//! still wait at the same time (in poll, on the same fd). A TLS read may need to
+//! write (a TLS 1.3 key update's answer) and a write to read (a renegotiation):
+//! `poll_events` then adds the other direction, so the wait ends when that can
+//! go on, instead of never (or at once, over and over).
 use openssl::ssl::{HandshakeError, MidHandshakeSslStream, SslConnector, SslMethod, SslStream, SslVersion};
 use openssl::x509::store::X509StoreBuilder;
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// How to connect: TLS with the system's CA store, or with the CAs of one file.
@@ -18,7 +22,13 @@ pub struct TlsOptions {
 
 pub enum Wire {
     Plain(TcpStream),
-    Tls { fd: RawFd, session: Mutex<SslStream<TcpStream>> },
+    Tls {
+        fd: RawFd,
+        session: Mutex<SslStream<TcpStream>>,
+        /// The last read stopped for want of writing; the last write for want of reading.
+        read_wants_write: AtomicBool,
+        write_wants_read: AtomicBool,
+    },
 }
 
 /// A TLS client handshake in progress, or how it failed.
@@ -55,9 +65,11 @@ impl Wire {
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Wire::Plain(stream) => (&*stream).read(buf),
-            Wire::Tls { session, .. } => {
+            Wire::Tls { session, read_wants_write, .. } => {
                 let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
-                match session.ssl_read(buf) {
+                let result = session.ssl_read(buf);
+                read_wants_write.store(wants(&result, openssl::ssl::ErrorCode::WANT_WRITE), Ordering::Relaxed);
+                match result {
                     Ok(n) => Ok(n),
                     Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => Ok(0),
                     Err(e) if is_want(&e) => Err(io::ErrorKind::WouldBlock.into()),
@@ -72,9 +84,11 @@ impl Wire {
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Wire::Plain(stream) => send_nosignal(stream.as_raw_fd(), buf),
-            Wire::Tls { session, .. } => {
+            Wire::Tls { session, write_wants_read, .. } => {
                 let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
-                match session.ssl_write(buf) {
+                let result = session.ssl_write(buf);
+                write_wants_read.store(wants(&result, openssl::ssl::ErrorCode::WANT_READ), Ordering::Relaxed);
+                match result {
                     Ok(n) => Ok(n),
                     Err(e) if is_want(&e) => Err(io::ErrorKind::WouldBlock.into()),
                     Err(e) => Err(e.into_io_error().unwrap_or_else(|e| io::Error::other(e.to_string()))),
@@ -91,6 +105,32 @@ impl Wire {
             Wire::Tls { session, .. } => session.lock().unwrap_or_else(|e| e.into_inner()).ssl().pending() > 0,
         }
     }
+}
+
+impl Wire {
+    /// What to poll for before reading again (`reading`) or writing again: POLLIN
+    /// or POLLOUT, and the other one too when TLS last stopped for want of it.
+    pub fn poll_events(&self, reading: bool) -> libc::c_short {
+        let (own, other, other_wanted) = match (self, reading) {
+            (Wire::Plain(_), true) => (libc::POLLIN, libc::POLLOUT, false),
+            (Wire::Plain(_), false) => (libc::POLLOUT, libc::POLLIN, false),
+            (Wire::Tls { read_wants_write, .. }, true) => {
+                (libc::POLLIN, libc::POLLOUT, read_wants_write.load(Ordering::Relaxed))
+            }
+            (Wire::Tls { write_wants_read, .. }, false) => {
+                (libc::POLLOUT, libc::POLLIN, write_wants_read.load(Ordering::Relaxed))
+            }
+        };
+        if other_wanted {
+            own | other
+        } else {
+            own
+        }
+    }
+}
+
+fn wants<T>(result: &Result<T, openssl::ssl::Error>, code: openssl::ssl::ErrorCode) -> bool {
+    matches!(result, Err(e) if e.code() == code)
 }
 
 fn is_want(e: &openssl::ssl::Error) -> bool {
@@ -130,7 +170,12 @@ pub fn continue_tls(mid: MidHandshakeSslStream<TcpStream>) -> Handshaking {
 
 fn finish(result: Result<SslStream<TcpStream>, HandshakeError<TcpStream>>) -> Handshaking {
     match result {
-        Ok(stream) => Handshaking::Done(Wire::Tls { fd: stream.get_ref().as_raw_fd(), session: Mutex::new(stream) }),
+        Ok(stream) => Handshaking::Done(Wire::Tls {
+            fd: stream.get_ref().as_raw_fd(),
+            session: Mutex::new(stream),
+            read_wants_write: AtomicBool::new(false),
+            write_wants_read: AtomicBool::new(false),
+        }),
         Err(HandshakeError::WouldBlock(mid)) => {
             let wants_read = mid.error().code() == openssl::ssl::ErrorCode::WANT_READ;
             Handshaking::Again(Box::new(mid), wants_read)
