@@ -185,4 +185,32 @@ RSpec.describe "em_run changefeeds with resume: true", :rethinkdb, :reqlite,
     expect(handler.log).to eq([[:open], [:state, "ready"], [:close]])
     expect(in_use).to eq(1 - first)
   end
+
+  it "with auto_reconnect on too, a run while the connection is away leaves the resuming feed to the backoff: it resumes" do
+    slow = FailoverSpec.connect(cluster.hosts, reconnect: { initial: 0.3, max: 0.3 }).auto_reconnect
+    first = cluster.index_of(slow.port)
+    handler = FailoverSpec.recorder
+    tried = nil
+    run_em(10) do
+      r.table("test").get(1).changes(include_states: true).em_run(slow, handler, resume: true)
+      EM.add_timer(0.1) do
+        cluster.kill(first)
+        EM.add_periodic_timer(0.005) do
+          if tried.nil? && !slow.open?
+            tried = begin
+              r.expr(1).em_run(slow, FailoverSpec.recorder) && :ran
+            rescue RethinkDB::ReqlRuntimeError => e
+              e.message
+            end
+          end
+          EM.stop if handler.count(:state) == 2 || handler.log.include?([:close])
+        end
+      end
+    end
+    expect(tried).to eq("Connection is closed.")
+    expect(handler.log).to eq([[:open], [:state, "ready"], [:reconnect], [:state, "ready"], *shutdown])
+    expect(cluster.index_of(slow.port)).to eq(1 - first)
+  ensure
+    slow&.close(noreply_wait: false)
+  end
 end

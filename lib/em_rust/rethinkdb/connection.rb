@@ -237,7 +237,10 @@ module RethinkDB
     # (a Cursor for a stream), or calls `block` with it.
     # `resume`: an em_run changefeed that survives a reconnect (see Failover).
     def run(term, opts, callback, resume: false)
-      reconnect(noreply_wait: false) if @auto_reconnect && !open?
+      # A connection lost while reconnecting by itself (reconnect:) is left to the
+      # backoff (reconnect_for_run): reopening it here would close the feeds
+      # waiting to resume and skip the backoff and the other hosts.
+      reconnect(noreply_wait: false) if @auto_reconnect && !open? && !(@backoff && @transport)
       reconnect_for_run
       raise ReqlRuntimeError, "Connection is closed." unless open?
 
