@@ -9,36 +9,14 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
   let(:conn) { RethinkDB::Connection.new(port: 1, transport: RethinkDBSpec::FakeTransport) }
   let(:transport) { conn.instance_variable_get(:@transport) }
 
-  def recorder(&extra)
-    base = Class.new(RethinkDB::Handler) do
-      attr_reader :log
-
-      def initialize(transport)
-        super()
-        @transport = transport
-        @log = []
-      end
-
-      def on_open = @log << [:open]
-      def on_close = @log << [:close]
-      def on_error(err) = @log << [:error, err.class, err.message]
-      def on_val(val) = @log << [:val, val]
-      def on_wait_complete = @log << [:wait_complete]
-    end
-    # The extra methods in a subclass: they override without a redefinition warning.
-    (extra ? Class.new(base, &extra) : base).new(transport)
+  # A Handler that records its calls; @transport is the fake server.
+  def recorder(*more, &extra)
+    handler = RethinkDBSpec.recorder(:open, :close, :val, :wait_complete, *more, &extra).new
+    handler.instance_variable_set(:@transport, transport)
+    handler
   end
 
-  def feed_recorder
-    recorder do
-      def on_change(old_val, new_val) = @log << [:change, old_val, new_val]
-      def on_initial_val(val) = @log << [:initial_val, val]
-      def on_uninitial_val(val) = @log << [:uninitial_val, val]
-      def on_change_error(err) = @log << [:change_error, err]
-      def on_state(state) = @log << [:state, state]
-      def on_unhandled_change(row) = @log << [:unhandled, row]
-    end
-  end
+  def feed_recorder = recorder(:change, :initial_val, :uninitial_val, :change_error, :state, :unhandled_change)
 
   # Starts `query` with `handler` in EM.run, feeds it `responses` (one per
   # tick), then stops the reactor. Returns the handle.
@@ -142,7 +120,7 @@ RSpec.describe "em_run response dispatch", :rethinkdb, :em_run do
       ]
       expect(rows_of([1], rows)).to eq([
         [:change, nil, 1], [:initial_val, 2], [:uninitial_val, 3], [:change_error, "lost"], [:state, "ready"],
-        [:unhandled, { "other" => 1 }], [:change, 5, 4]
+        [:unhandled_change, { "other" => 1 }], [:change, 5, 4]
       ])
     end
 

@@ -15,23 +15,7 @@ RSpec.describe "em_run", :rethinkdb, :reqlite, :em_run do
   end
 
   # A Handler that records its calls.
-  def recorder(&extra)
-    base = Class.new(RethinkDB::Handler) do
-      attr_reader :log
-
-      def initialize
-        super
-        @log = []
-      end
-
-      def on_open = @log << [:open]
-      def on_close = @log << [:close]
-      def on_error(err) = @log << [:error, err.class, err.message]
-      def on_val(val) = @log << [:val, val]
-    end
-    # The extra methods in a subclass: they override without a redefinition warning.
-    (extra ? Class.new(base, &extra) : base).new
-  end
+  def recorder(&extra) = RethinkDBSpec.recorder(:open, :close, :val, &extra).new
 
   describe "arguments (§2.1)" do
     it "must be called inside EM.run" do

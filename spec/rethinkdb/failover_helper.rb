@@ -8,25 +8,7 @@ module FailoverSpec
   module_function
 
   def recorder
-    Class.new(RethinkDB::Handler) do
-      attr_reader :log
-
-      def initialize
-        super
-        @log = []
-      end
-
-      def on_open = @log << [:open]
-      def on_close = @log << [:close]
-      def on_error(err) = @log << [:error, err.class, err.message]
-      def on_val(val) = @log << [:val, val]
-      def on_change(old_val, new_val) = @log << [:change, old_val, new_val]
-      def on_initial_val(val) = @log << [:initial_val, val]
-      def on_state(state) = @log << [:state, state]
-      def on_reconnect = @log << [:reconnect]
-
-      def count(kind) = @log.count { |entry| entry[0] == kind }
-    end.new
+    RethinkDBSpec.recorder(:open, :close, :val, :change, :initial_val, :state, :reconnect).new
   end
 
   # A `test` database with table `test` holding `rows` on the server at `port`.

@@ -29,6 +29,34 @@ module RethinkDBSpec
     RethinkDB::Connection.new({ host: "127.0.0.1", port: server.port, transport: transport }.merge(opts))
   end
 
+  # The arguments each Handler callback a recorder may log takes.
+  RECORDABLE = { open: [], close: [], val: [:val], wait_complete: [], change: %i[old_val new_val],
+                 initial_val: [:val], uninitial_val: [:val], change_error: [:err], state: [:state],
+                 unhandled_change: [:row], reconnect: [] }.freeze
+
+  # A Handler that logs each callback of `kinds` as [kind, *args] (and on_error
+  # as [:error, class, message]) to #log. The dispatcher looks at a callback's
+  # arity, so each takes exactly its arguments. `extra` is the body of a
+  # subclass: its methods override without a redefinition warning.
+  def recorder(*kinds, &extra)
+    base = Class.new(RethinkDB::Handler) do
+      attr_reader :log
+
+      def initialize
+        super
+        @log = []
+      end
+
+      def on_error(err) = @log << [:error, err.class, err.message]
+      def count(kind) = @log.count { |entry| entry[0] == kind }
+    end
+    kinds.each do |kind|
+      params = RECORDABLE.fetch(kind).join(", ")
+      base.class_eval("def on_#{kind}(#{params}) = @log << [:#{kind}, #{params}]", __FILE__, __LINE__)
+    end
+    extra ? Class.new(base, &extra) : base
+  end
+
   # A fresh `test` database holding an empty table `test` (reqlite starts without one).
   def reset_test_db(conn)
     r = RethinkDB::RQL.new
