@@ -23,6 +23,8 @@ CONNS = 50
 LOAD_PROCS = Integer(ENV.fetch("BENCH_ECHO_LOAD_PROCS", "2"))
 LOADER = File.join(__dir__, "lib", "echo_load.rb")
 TICKS = Etc.sysconf(Etc::SC_CLK_TCK)
+# A trial that takes longer has hung: it stops what it started and the run ends.
+TRIAL_LIMIT = Float(ENV.fetch("BENCH_TIMEOUT", QUICK ? "30" : "120"))
 
 class EchoServer < EM::Connection
   def receive_data(data) = send_data(data)
@@ -59,8 +61,20 @@ def wait_for(what, limit = 10)
   v
 end
 
-# One trial: a supervisor with `workers` reactors on a fresh port, the load, then SIGTERM.
+def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+# A line from a load process, or an error once the trial's deadline has passed.
+def line_from(io, deadline)
+  raise "bench: a load process said nothing within #{TRIAL_LIMIT}s" unless io.wait_readable([deadline - now, 0].max)
+
+  io.gets
+end
+
+# One trial: a supervisor with `workers` reactors on a fresh port, the load, then
+# SIGTERM; everything it started is stopped however it ends.
 def trial(workers)
+  deadline = now + TRIAL_LIMIT
+  loads = []
   port = free_port
   supervisor = fork do
     EM.fork_workers(workers) { EM.run { EM.start_server("127.0.0.1", port, EchoServer, reuse_port: true) } }
@@ -68,7 +82,7 @@ def trial(workers)
   end
   pids = wait_for("#{workers} workers") { (c = children_of(supervisor)).size == workers && c }
   wait_for("the port") { TCPSocket.new("127.0.0.1", port).close || true rescue nil } # rubocop:disable Style/RescueModifier
-  loads = Array.new(LOAD_PROCS) do |i|
+  LOAD_PROCS.times do |i|
     conns = CONNS / LOAD_PROCS + (i < CONNS % LOAD_PROCS ? 1 : 0)
     share = N / LOAD_PROCS + (i < N % LOAD_PROCS ? 1 : 0)
     r_out, w_out = IO.pipe
@@ -76,22 +90,28 @@ def trial(workers)
     pid = Process.spawn(RbConfig.ruby, LOADER, port.to_s, conns.to_s, share.to_s, "64", in: r_in, out: w_out)
     r_in.close
     w_out.close
-    { pid: pid, out: r_out, in: w_in }
+    loads << { pid: pid, out: r_out, in: w_in }
   end
-  loads.each { |l| raise "load process not ready" unless l[:out].gets&.chomp == "ready" }
+  loads.each { |l| raise "load process not ready" unless line_from(l[:out], deadline)&.chomp == "ready" }
   worker_cpu0 = pids.sum { |p| cpu_of(p) }
   load_cpu0 = loads.sum { |l| cpu_of(l[:pid]) }
   t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
   loads.each { |l| l[:in].puts("go") }
-  done = loads.sum { |l| Integer(l[:out].gets.to_s.split[1] || raise("load process failed")) }
+  done = loads.sum { |l| Integer(line_from(l[:out], deadline).to_s.split[1] || raise("load process failed")) }
   elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0
   worker_cpu = pids.sum { |p| cpu_of(p) } - worker_cpu0
   load_cpu = loads.sum { |l| cpu_of(l[:pid]) } - load_cpu0 # read before they exit and vanish
-  loads.each { |l| Process.wait(l[:pid]) }
+  loads.each { |l| Process.wait(l.delete(:pid)) }
   raise "#{done} of #{N} round trips" unless done == N
 
   { rt_per_s: N / elapsed, worker_cpu_s: worker_cpu, load_cpu_s: load_cpu, elapsed_s: elapsed }
 ensure
+  loads.each do |l|
+    next unless l[:pid]
+
+    Process.kill(:KILL, l[:pid]) rescue nil # rubocop:disable Style/RescueModifier
+    Process.wait(l[:pid]) rescue nil # rubocop:disable Style/RescueModifier
+  end
   if supervisor
     Process.kill(:TERM, supervisor) rescue nil # rubocop:disable Style/RescueModifier
     Process.wait(supervisor) rescue nil # rubocop:disable Style/RescueModifier
