@@ -19,6 +19,8 @@ static CALL: LazyId = LazyId::new("call");
 static FIBER_CALL: LazyId = LazyId::new("fiber_call");
 static HANDLE_ERROR: LazyId = LazyId::new("handle_callback_error");
 static MACHINE_IVAR: LazyId = LazyId::new("@machine");
+/// The most arguments a reactor callback takes (`event_accepted`, `event_unbound`: two).
+const MAX_CALLBACK_ARGS: usize = 4;
 
 #[derive(TypedData)]
 #[magnus(class = "EventMachine::Machine", free_immediately, mark, size)]
@@ -158,10 +160,12 @@ impl Machine {
             return receiver.funcall::<_, _, Value>(**method, args).map(drop);
         }
         let key = key.map_or(ruby.qnil().as_value(), |k| ruby.integer_from_u64(k).as_value());
-        let mut all = Vec::with_capacity(args.len() + 3);
-        all.extend([key, receiver, magnus::Symbol::from(LazyId::get_inner_with(method, ruby)).as_value()]);
-        all.extend_from_slice(args);
-        ruby.get_inner(self.em).funcall::<_, _, Value>(*FIBER_CALL, all.as_slice()).map(drop)
+        let method = magnus::Symbol::from(LazyId::get_inner_with(method, ruby)).as_value();
+        // On the stack (the reactor's callbacks take at most two arguments).
+        let mut all = [ruby.qnil().as_value(); 3 + MAX_CALLBACK_ARGS];
+        all[..3].copy_from_slice(&[key, receiver, method]);
+        all[3..3 + args.len()].copy_from_slice(args);
+        ruby.get_inner(self.em).funcall::<_, _, Value>(*FIBER_CALL, &all[..3 + args.len()]).map(drop)
     }
 
     fn set_callbacks_in_fibers(&self, on: bool) {
