@@ -250,6 +250,14 @@ unless failures.empty?
   failures.each { |f| md << "- #{f}\n" }
 end
 notes.each { |n| md << "\n**Warning:** #{n}\n" }
+fiber_rows = selected & %w[fibers_sleep fibers_io_wait echo_pingpong_fibers thin_backend_fibers]
+unless fiber_rows.empty?
+  md << "\n#{fiber_rows.join(', ')}: not like for like. em_rust runs the work in fibers (or, with `EM.callbacks_in_fibers`, " \
+        "every callback in one); the real eventmachine has no fibers on its reactor and runs the same work as callbacks " \
+        "(thin_backend_fibers: as a blocking call, which is what it does today). The ratio is what moving to fibers on em_rust " \
+        "costs or gains against EM as it is used now. Fibers against callbacks on em_rust itself: fibers_io_wait's raw info " \
+        "(fibers_vs_callbacks), and echo_pingpong_fibers over the echo_pingpong row.\n"
+end
 md << "\nrethinkdb_stream: em_rust's client against the official driver's design on the real eventmachine, each with its own reqlite (the ceiling, a client that only reads frames, is in the raw results). " \
       "bench/rethinkdb_em_run.rb compares the two designs on em_rust's reactor in one process, feeds too: `bench/rethinkdb_results.md`.\n"
 FileUtils.mkdir_p(File.dirname(OUT))
