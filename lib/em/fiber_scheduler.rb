@@ -33,7 +33,14 @@ module EventMachine
     Raise = Struct.new(:error)
     # One suspension: what woke it may only wake this one (`kind` :io, :sleep,
     # :block...). With a timeout it is also the timer's callable (no Proc per wait).
+    # What the scheduler itself has the reactor call back (a wait's timer, an fd's
+    # readiness, a child's exit): they only wake fibers, so with callbacks in
+    # fibers they run as they come, not in a pool fiber of their own.
+    module Internal; end
+
     Wait = Struct.new(:kind, :scheduler, :fiber, :timeout_value) do
+      include Internal
+
       def call = scheduler.__send__(:timed_out, self)
     end
     # A throw out of a fiber (a throw cannot cross fibers): thrown again by the
@@ -44,6 +51,7 @@ module EventMachine
     # +attached+: installed by EM.run for that run only (see FiberScheduler.attach).
     def initialize(attached: false)
       @attached = attached
+      @starting = nil           # the block of the fiber being started (RUN_SCHEDULED)
       @stopping = false
       @wait_timers = {}.compare_by_identity # Wait => its timeout timer
       @serial = {}              # key => calls waiting for that key's running one
@@ -149,18 +157,29 @@ module EventMachine
       raise ArgumentError, "EM::FiberScheduler#fiber needs a block" unless block
       raise FiberError, "the fiber scheduler is closed" if @closed
 
-      fiber = Fiber.new(blocking: false) do
-        block.call
-      rescue UncaughtThrowError => e
-        Thrown.new(e.tag, e.value)
-      ensure
-        finished(Fiber.current)
-      end
+      fiber = Fiber.new(&RUN_SCHEDULED)
       @fibers[fiber] = :scheduled
       @scheduled += 1
-      resume(fiber)
+      @starting = block
+      result = fiber.resume(self)
+      throw result.tag, result.value if result.is_a?(Thrown)
+
       fiber
     end
+
+    # The body of every Fiber.schedule fiber (non-blocking, the default), given its
+    # scheduler at the first resume, which takes the block from @starting: one Proc
+    # for all of them, so a fiber costs no Proc, captured frame or argument Array.
+    RUN_SCHEDULED = proc do |scheduler|
+      block = scheduler.instance_variable_get(:@starting)
+      scheduler.instance_variable_set(:@starting, nil)
+      block.call
+    rescue UncaughtThrowError => e
+      Thrown.new(e.tag, e.value)
+    ensure
+      scheduler.__send__(:finished, Fiber.current)
+    end
+    private_constant :RUN_SCHEDULED
 
     def io_wait(io, events, timeout)
       return outside { io.wait(events, timeout) && events } unless ours?
@@ -237,7 +256,7 @@ module EventMachine
 
       wait = Wait.new(:sleep)
       fiber = Fiber.current
-      on_loop { wait_timer(fiber, wait, duration, true) }
+      arm_timer(fiber, wait, duration, true)
       suspend(wait)
     end
 
@@ -248,7 +267,7 @@ module EventMachine
 
       wait = Wait.new(:block)
       fiber = Fiber.current
-      on_loop { wait_timer(fiber, wait, timeout, false) }
+      arm_timer(fiber, wait, timeout, false)
       suspend(wait)
     end
 
@@ -365,6 +384,14 @@ module EventMachine
       else
         @pending << work
       end
+    end
+
+    # on_loop { wait_timer(...) } without the block's allocation when the loop runs
+    # (the path of every sleep and Mutex/Queue wait).
+    def arm_timer(fiber, wait, seconds, value)
+      return on_loop { wait_timer(fiber, wait, seconds, value) } if !@loop || @closed || @stopping
+
+      wait_timer(fiber, wait, seconds, value)
     end
 
     def wait_timer(fiber, wait, seconds, value)

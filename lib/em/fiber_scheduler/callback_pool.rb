@@ -11,9 +11,10 @@ module EventMachine
     # Runs receiver.method(*args) in a pool fiber. Calls with the same +key+ (a
     # connection's signature) run one at a time in order: while one is suspended
     # the later ones wait. An exception propagates to the caller, or to whatever
-    # resumed the fiber, as a callback's would. After the loop: a plain call.
+    # resumed the fiber, as a callback's would. After the loop, and for the
+    # scheduler's own callbacks (Internal): a plain call.
     def dispatch(key, receiver, method, *args)
-      return receiver.__send__(method, *args) unless @loop
+      return receiver.__send__(method, *args) if !@loop || Internal === receiver
 
       if key && (queue = @serial[key])
         queue << [receiver, method, args]

@@ -75,6 +75,7 @@ module EventMachine
 
     # The readiness of one fd for the fibers waiting on it.
     class IOWatch < EventMachine::Connection
+      include Internal
       attr_reader :waiters, :fd_number, :io
 
       def initialize(scheduler, io)
@@ -133,6 +134,8 @@ module EventMachine
 
     # A watched child's exit: the waiting fiber reaps it.
     class ProcessExit < EventMachine::ProcessWatch
+      include Internal
+
       def initialize(scheduler, fiber, wait)
         super()
         @scheduler = scheduler
