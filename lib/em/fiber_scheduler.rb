@@ -193,9 +193,10 @@ module EventMachine
 
       wait = Wait.new(:io)
       fiber = Fiber.current
-      on_loop do
-        watch_for(io).add(fiber, wait, events)
-        wait_timer(fiber, wait, timeout, false)
+      if !@loop || @closed || @stopping
+        on_loop { watch_io(fiber, wait, io, events, timeout) }
+      else
+        watch_io(fiber, wait, io, events, timeout) # no block to allocate on every wait
       end
       suspend(wait)
     ensure
@@ -384,6 +385,11 @@ module EventMachine
       else
         @pending << work
       end
+    end
+
+    def watch_io(fiber, wait, io, events, timeout)
+      watch_for(io).add(fiber, wait, events)
+      wait_timer(fiber, wait, timeout, false)
     end
 
     # on_loop { wait_timer(...) } without the block's allocation when the loop runs

@@ -22,7 +22,7 @@ module EventMachine
     # An unbuffered IO for +io+'s fd, for reading ("rb") or writing ("wb"); it never
     # closes the fd.
     def raw(io, mode)
-      key = [io.fileno, mode]
+      key = (io.fileno << 1) | (mode == "rb" ? 0 : 1) # an Integer: no Array per read or write
       cached = (@raw ||= {})[key]
       return cached if cached && !cached.closed?
 
@@ -116,7 +116,8 @@ module EventMachine
       # same fd again at once); the reactor never touches an fd number another
       # descriptor has taken over (its owner may close it behind our back).
       def interest
-        wanted = @waiters.values.inject(0) { |all, (_, events)| all | events }
+        wanted = 0
+        @waiters.each_value { |(_, events)| wanted |= events }
         read = wanted.anybits?(IO::READABLE | IO::PRIORITY)
         write = wanted.anybits?(IO::WRITABLE)
         self.notify_readable = read unless read == @reading
