@@ -97,6 +97,9 @@ impl Table {
     }
 
     /// One TLS read (of plaintext into `lend` if lent); true if there may be more now.
+    /// Records are read until the buffer is full or OpenSSL has no more for now, so a
+    /// stream arrives in buffer-sized Strings, not one per 16 KiB record; what ended
+    /// the reading (no data, close, error) is met again by the next read.
     pub(super) fn tls_read(&mut self, sig: u64, lend: &mut Lend) -> bool {
         let d = self.entries.get_mut(&sig).expect("caller checked");
         let tls = d.tls.session_mut().expect("caller checked");
@@ -105,7 +108,19 @@ impl Table {
             Some(lent) => lent,
             None => &mut self.buf,
         };
-        match tls.read(buf) {
+        let mut filled = 0;
+        let mut last = tls.read(buf);
+        while let Ok(Progress::Done(n)) = last {
+            filled += n;
+            if filled == buf.len() {
+                break;
+            }
+            last = tls.read(&mut buf[filled..]);
+        }
+        if filled > 0 {
+            last = Ok(Progress::Done(filled));
+        }
+        match last {
             Ok(Progress::Done(n)) => {
                 d.last_activity = Instant::now();
                 if d.proxy.is_some() {
