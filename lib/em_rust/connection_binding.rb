@@ -6,9 +6,7 @@ module EventMachine
   @heartbeat_interval = DEFAULT_HEARTBEAT
 
   class << self
-    def send_data(sig, data, _size = nil)
-      machine!("evma_send_data_to_connection").send_data(sig, data.to_s)
-    end
+    # send_data(sig, data, size) is native (ruby_api/event_machine.rs): the hot path.
 
     def send_datagram(sig, data, _size, host, port)
       machine!("evma_send_datagram").send_datagram(sig, data.to_s, host.to_s, Integer(port))

@@ -115,6 +115,24 @@ RSpec.describe "TCP servers and clients" do
       expect(got).to eq("h\xC3\xA942sym\x00\xFF".b)
     end
 
+    it "EM.send_data(sig, data, size) is the signature-level form (thin calls it): the count of bytes queued back; outside the reactor EM's RuntimeError" do
+      returns = []
+      got = nil
+      run_em do
+        _, port = start_server_on_free_port(ConnectionHelpers::Collector, ->(data, _) { got = data; EM.stop })
+        client = Class.new(EM::Connection) do
+          define_method(:connection_completed) do
+            returns << EM.send_data(signature, "abc", 3) << EM.send_data(signature, "\u00e9d".b, 3)
+            close_connection_after_writing
+          end
+        end
+        EM.connect("127.0.0.1", port, client)
+      end
+      expect(returns).to eq([3, 3])
+      expect(got).to eq("abc\u00e9d".b)
+      expect { EM.send_data(1, "x", 1) }.to raise_error(RuntimeError, /eventmachine not initialized: evma_send_data_to_connection/)
+    end
+
     it "works with a Module handler and a block on both sides" do
       replies = []
       mod = Module.new do

@@ -82,7 +82,7 @@ impl Machine {
     }
 
     /// Bytes queued, or -1 for a connection that is gone (EM's answer).
-    fn send_data(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString) -> i64 {
+    pub(super) fn send_data(ruby: &Ruby, rb_self: &Self, sig: u64, data: RString) -> i64 {
         let accepted = if data.len() >= HOLD_MIN {
             let held = rb_self.held.hold(ruby, data);
             rb_self.reactor.table.borrow_mut().send_held(sig, held)

@@ -1,12 +1,15 @@
 //! The module functions of `EventMachine` that are native because they are the
-//! hottest entry points: `add_timer` and `next_tick`.
+//! hottest entry points: `add_timer`, `next_tick` and `send_data`.
 use super::machine::{current_machine, Machine};
 use super::{errors, raw};
-use magnus::{method, prelude::*, typed_data::Obj, value::LazyId, Error, Float, Integer, RArray, RModule, Ruby, Value};
+use magnus::{
+    method, prelude::*, typed_data::Obj, value::LazyId, Error, Float, Integer, RArray, RModule, RString, Ruby, Value,
+};
 
 static RESPOND_TO: LazyId = LazyId::new("respond_to?");
 static TO_F: LazyId = LazyId::new("to_f");
 static CALL: LazyId = LazyId::new("call");
+static TO_S: LazyId = LazyId::new("to_s");
 static MACHINE_IVAR: LazyId = LazyId::new("@machine");
 static TICKS_IVAR: LazyId = LazyId::new("@next_tick_queue");
 
@@ -23,6 +26,20 @@ fn add_timer(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
     let seconds = interval_seconds(ruby, args[0])?;
     let machine = current_machine(ruby, em, "evma_install_oneshot_timer")?;
     machine.add_callback_timer(ruby, seconds, code)
+}
+
+/// `EM.send_data(sig, data, size = nil)`, which `Connection#send_data` calls: queues
+/// `data` (its `to_s` if not a String; `size` is not needed) and returns the bytes
+/// queued, -1 for a connection that is gone.
+fn send_data(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<i64, Error> {
+    check_arity(ruby, args, 2, 3)?;
+    let machine = current_machine(ruby, em, "evma_send_data_to_connection")?;
+    let sig = u64::try_convert(args[0])?;
+    let data = match RString::from_value(args[1]) {
+        Some(s) => s,
+        None => args[1].funcall(*TO_S, ())?,
+    };
+    Ok(Machine::send_data(ruby, &machine, sig, data))
 }
 
 /// `EM.next_tick(callable = nil, &block)`: queues a callback for the next turn;
@@ -105,5 +122,6 @@ fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
 pub fn init(em: RModule) -> Result<(), Error> {
     em.define_singleton_method("add_timer", method!(add_timer, -1))?;
     em.define_singleton_method("next_tick", method!(next_tick, -1))?;
+    em.define_singleton_method("send_data", method!(send_data, -1))?;
     Ok(())
 }
