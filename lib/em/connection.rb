@@ -35,10 +35,8 @@ module EventMachine
     # `method` itself may be overridden by users (some gems do); EM keeps this alias.
     alias original_method method
 
-    def send_data(data)
-      data = data.to_s
-      EventMachine.send_data(@signature, data, data.bytesize)
-    end
+    # send_data(data) is native (ruby_api/event_machine.rs): EM.send_data(@signature,
+    # data.to_s, size), the hot path, without the Ruby calls in between.
 
     def close_connection(after_writing = false)
       EventMachine.close_connection(@signature, after_writing)

@@ -1,9 +1,14 @@
 //! The module functions of `EventMachine` that are native because they are the
-//! hottest entry points: `add_timer`, `next_tick` and `send_data`.
+//! hottest entry points: `add_timer`, `next_tick` and `send_data` (with
+//! `Connection#send_data`, which EM writes in Ruby as a call of it).
 use super::machine::{current_machine, Machine};
 use super::{errors, raw};
 use magnus::{
-    method, prelude::*, typed_data::Obj, value::LazyId, Error, Float, Integer, RArray, RModule, RString, Ruby, Value,
+    method,
+    prelude::*,
+    typed_data::Obj,
+    value::{Lazy, LazyId},
+    Error, Float, Integer, RArray, RModule, RString, Ruby, Value,
 };
 
 static RESPOND_TO: LazyId = LazyId::new("respond_to?");
@@ -12,6 +17,8 @@ static CALL: LazyId = LazyId::new("call");
 static TO_S: LazyId = LazyId::new("to_s");
 static MACHINE_IVAR: LazyId = LazyId::new("@machine");
 static TICKS_IVAR: LazyId = LazyId::new("@next_tick_queue");
+static SIGNATURE_IVAR: LazyId = LazyId::new("@signature");
+static EVENT_MACHINE: Lazy<RModule> = Lazy::new(|ruby| ruby.define_module("EventMachine").expect("EventMachine"));
 
 /// `EM.add_timer(interval, callable = nil, &block)`: the hottest timer entry
 /// point, so it is native. Returns the timer's signature, or nil without code.
@@ -33,11 +40,22 @@ fn add_timer(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<Value, Error> {
 /// queued, -1 for a connection that is gone.
 fn send_data(ruby: &Ruby, em: RModule, args: &[Value]) -> Result<i64, Error> {
     check_arity(ruby, args, 2, 3)?;
+    send_on(ruby, em, args[0], args[1])
+}
+
+/// `Connection#send_data(data)`: what EM's Ruby version does (`EM.send_data(@signature,
+/// data, data.bytesize)`), without the Ruby calls in between.
+fn connection_send_data(ruby: &Ruby, conn: Value, data: Value) -> Result<i64, Error> {
+    let sig = raw::ivar(conn, LazyId::get_inner_with(&SIGNATURE_IVAR, ruby));
+    send_on(ruby, ruby.get_inner(&EVENT_MACHINE), sig, data)
+}
+
+fn send_on(ruby: &Ruby, em: RModule, sig: Value, data: Value) -> Result<i64, Error> {
     let machine = current_machine(ruby, em, "evma_send_data_to_connection")?;
-    let sig = u64::try_convert(args[0])?;
-    let data = match RString::from_value(args[1]) {
+    let sig = u64::try_convert(sig)?;
+    let data = match RString::from_value(data) {
         Some(s) => s,
-        None => args[1].funcall(*TO_S, ())?,
+        None => data.funcall(*TO_S, ())?,
     };
     Ok(Machine::send_data(ruby, &machine, sig, data))
 }
@@ -119,7 +137,10 @@ fn interval_seconds(ruby: &Ruby, interval: Value) -> Result<f64, Error> {
     Ok(seconds.max(0.0))
 }
 
-pub fn init(em: RModule) -> Result<(), Error> {
+pub fn init(ruby: &Ruby, em: RModule) -> Result<(), Error> {
+    // lib/em/connection.rb reopens the class and leaves send_data to this.
+    let connection = em.define_class("Connection", ruby.class_object())?;
+    connection.define_method("send_data", method!(connection_send_data, 1))?;
     em.define_singleton_method("add_timer", method!(add_timer, -1))?;
     em.define_singleton_method("next_tick", method!(next_tick, -1))?;
     em.define_singleton_method("send_data", method!(send_data, -1))?;

@@ -24,7 +24,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     connections::init(ruby, machine)?;
     tls::init(ruby, machine)?;
     stats::init(machine)?;
-    event_machine::init(em)?;
+    event_machine::init(ruby, em)?;
     jobs::init(ruby, em)?;
     rethinkdb::init(ruby)?;
     Ok(())
