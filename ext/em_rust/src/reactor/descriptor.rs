@@ -61,6 +61,9 @@ pub struct Descriptor {
     pub(super) proxied_from: Vec<u64>,
     /// The sender of the last datagram (UDP `get_peername`).
     pub(super) last_peer: Option<SocketAddr>,
+    /// A connected socket's peer (`get_peername`) once asked: it cannot change,
+    /// and servers ask on every request (thin's REMOTE_ADDR).
+    pub(super) peer: Option<socket2::SockAddr>,
     /// Accepted by a listener (the server end of a connection: TLS takes the server role).
     pub(super) is_server_side: bool,
     /// `close_connection_after_writing`: reads stop, and the descriptor closes once
@@ -168,6 +171,7 @@ impl Descriptor {
             proxied_bytes: 0,
             proxied_from: Vec::new(),
             last_peer: None,
+            peer: None,
             is_server_side: false,
             close_after_writing: false,
             closing: false,

@@ -1,4 +1,5 @@
 //! Socket addresses and options of a descriptor.
+use super::descriptor::{Kind, State};
 use super::net;
 use super::table::Table;
 use socket2::SockRef;
@@ -7,13 +8,21 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
 impl Table {
-    pub fn peername(&self, sig: u64) -> Option<Vec<u8>> {
-        let d = self.entries.get(&sig)?;
+    pub fn peername(&mut self, sig: u64) -> Option<Vec<u8>> {
+        let d = self.entries.get_mut(&sig)?;
         if let Some(peer) = d.last_peer {
             return Some(net::sockaddr_bytes(&peer.into()));
         }
+        if let Some(peer) = &d.peer {
+            return Some(net::sockaddr_bytes(peer));
+        }
         // SAFETY: `d.fd` is open while `d` is in the table; the borrow ends with this statement.
         let addr = SockRef::from(&unsafe { BorrowedFd::borrow_raw(d.fd) }).peer_addr().ok()?;
+        // Kept only for our own connected stream sockets: an attached fd may be
+        // swapped behind our back.
+        if d.owned && d.kind == Kind::Stream && d.state == State::Open {
+            d.peer = Some(addr.clone());
+        }
         Some(net::sockaddr_bytes(&addr))
     }
 

@@ -150,7 +150,7 @@ impl Machine {
     }
 
     fn peername(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
-        rb_self.reactor.table.borrow().peername(sig).map(|b| ruby.str_from_slice(&b))
+        rb_self.reactor.table.borrow_mut().peername(sig).map(|b| ruby.str_from_slice(&b))
     }
 
     fn sockname(ruby: &Ruby, rb_self: &Self, sig: u64) -> Option<RString> {
