@@ -71,6 +71,12 @@ require_relative "em/streamer"
 require_relative "em/io_streamer"
 require_relative "em/buftok"
 require_relative "em/protocols"
-require_relative "em/resolver"
+# EM::DNS (and the resolv library under it) load on first use: em_rust resolves
+# hostnames natively, and resolv is about 1 MB of a process's memory. The real
+# EventMachine requires resolv (and with it securerandom) at load, so programs may
+# use Resolv and SecureRandom without requiring them: autoloads keep that working.
+EventMachine.autoload(:DNS, File.expand_path("em/resolver", __dir__))
+autoload(:Resolv, "resolv") unless defined?(Resolv)
+autoload(:SecureRandom, "securerandom") unless defined?(SecureRandom)
 
 EM = EventMachine unless defined?(EM)

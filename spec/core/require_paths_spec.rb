@@ -66,6 +66,19 @@ RSpec.describe "require paths" do
     expect_resolved(report_for(protocol_features), protocol_features)
   end
 
+  it "Resolv, SecureRandom and EM::DNS::Resolver are there after loading it (em_rust loads the resolv library only when one is used)" do
+    code = <<~'RUBY'
+      before = $LOADED_FEATURES.grep(%r{/resolv\.rb\z}).size
+      ok = [Resolv::DNS.name, SecureRandom.hex(4).size, EM::DNS::Resolver.name, $LOADED_FEATURES.grep(%r{/resolv\.rb\z}).size]
+      print "\nREPORT:", [before, *ok].inspect, "\n"
+    RUBY
+    r = run_ruby(code)
+    expect(r.success?).to be(true), r.output
+    before, *ok = eval(r.output[/^REPORT:(.*)$/, 1]) # rubocop:disable Security/Eval -- our own child's inspect
+    expect(ok).to eq(["Resolv::DNS", 8, "EventMachine::DNS::Resolver", 1])
+    expect(before).to eq(em_rust? ? 0 : 1)
+  end
+
   it "EM::P is EM::Protocols and every protocol autoloads" do
     expect(EM::P).to equal(EM::Protocols)
     names = %i[LineText2 LineAndTextProtocol LineProtocol HeaderAndContentProtocol ObjectProtocol HttpClient
