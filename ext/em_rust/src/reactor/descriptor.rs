@@ -63,7 +63,7 @@ pub struct Descriptor {
     pub(super) last_peer: Option<SocketAddr>,
     /// A connected socket's peer (`get_peername`) once asked: it cannot change,
     /// and servers ask on every request (thin's REMOTE_ADDR).
-    pub(super) peer: Option<socket2::SockAddr>,
+    pub(super) peer: Option<Box<socket2::SockAddr>>,
     /// Accepted by a listener (the server end of a connection: TLS takes the server role).
     pub(super) is_server_side: bool,
     /// `close_connection_after_writing`: reads stop, and the descriptor closes once

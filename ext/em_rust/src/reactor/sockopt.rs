@@ -21,7 +21,7 @@ impl Table {
         // Kept only for our own connected stream sockets: an attached fd may be
         // swapped behind our back.
         if d.owned && d.kind == Kind::Stream && d.state == State::Open {
-            d.peer = Some(addr.clone());
+            d.peer = Some(Box::new(addr.clone())); // boxed: most descriptors never ask
         }
         Some(net::sockaddr_bytes(&addr))
     }
