@@ -68,6 +68,19 @@ RSpec.describe "other Ruby threads and the reactor" do
       expect(latency).to be < wake_limit
     end
 
+    it "large send_data from several threads at once: every byte arrives, each send whole", em_rust_only: "EM's send_data is not safe from another thread" do
+      chunks = Array.new(8) { |i| (i.to_s * (100 << 10)).b } # held, not copied (16 KiB or more)
+      got = nil
+      run_em(20) do
+        sig = EM.start_server("127.0.0.1", 0, ConnectionHelpers::Collector, ->(data, _) { got = data; EM.stop })
+        client = EM.connect("127.0.0.1", Socket.unpack_sockaddr_in(EM.get_sockname(sig))[0])
+        threads = chunks.map { |c| Thread.new { client.send_data(c.dup) } }
+        EM.defer(proc { threads.each(&:join) }, proc { client.close_connection_after_writing })
+      end
+      expect(got.bytesize).to eq(chunks.sum(&:bytesize))
+      expect(got.squeeze.chars.sort).to eq(chunks.map { |c| c[0] }.sort) # one unbroken run per send
+    end
+
     it "a defer completion" do
       latencies = Array.new(5) do
         t0 = nil
