@@ -97,37 +97,33 @@ RSpec.describe "TCP servers and clients" do
       expect(chunks.join).to eq(payload)
     end
 
-    it "send_data sends the bytes of a String in any encoding, and to_s of anything else; it returns the byte count" do
-      returns = []
-      got = nil
+    # What the sends a client makes when connected (the block, run on the
+    # connection, returns their results) returned, and what the server got.
+    def sends_and_received(&sends)
+      returns = got = nil
       run_em do
         _, port = start_server_on_free_port(ConnectionHelpers::Collector, ->(data, _) { got = data; EM.stop })
         client = Class.new(EM::Connection) do
           define_method(:connection_completed) do
-            returns << send_data("h\u00e9") << send_data(42) << send_data(:sym) << send_data(nil) <<
-                       send_data("") << send_data("\x00\xFF".b)
+            returns = instance_exec(&sends)
             close_connection_after_writing
           end
         end
         EM.connect("127.0.0.1", port, client)
+      end
+      [returns, got]
+    end
+
+    it "send_data sends the bytes of a String in any encoding, and to_s of anything else; it returns the byte count" do
+      returns, got = sends_and_received do
+        [send_data("h\u00e9"), send_data(42), send_data(:sym), send_data(nil), send_data(""), send_data("\x00\xFF".b)]
       end
       expect(returns).to eq([3, 2, 3, 0, 0, 2])
       expect(got).to eq("h\xC3\xA942sym\x00\xFF".b)
     end
 
     it "EM.send_data(sig, data, size) is the signature-level form (thin calls it): the count of bytes queued back; outside the reactor EM's RuntimeError" do
-      returns = []
-      got = nil
-      run_em do
-        _, port = start_server_on_free_port(ConnectionHelpers::Collector, ->(data, _) { got = data; EM.stop })
-        client = Class.new(EM::Connection) do
-          define_method(:connection_completed) do
-            returns << EM.send_data(signature, "abc", 3) << EM.send_data(signature, "\u00e9d".b, 3)
-            close_connection_after_writing
-          end
-        end
-        EM.connect("127.0.0.1", port, client)
-      end
+      returns, got = sends_and_received { [EM.send_data(signature, "abc", 3), EM.send_data(signature, "\u00e9d".b, 3)] }
       expect(returns).to eq([3, 3])
       expect(got).to eq("abc\u00e9d".b)
       expect { EM.send_data(1, "x", 1) }.to raise_error(RuntimeError, /eventmachine not initialized: evma_send_data_to_connection/)
