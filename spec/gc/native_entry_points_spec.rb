@@ -85,7 +85,8 @@ RSpec.describe "native entry points (the GC.stress subset)", :gc_stress do
         pause
         resume
         @log << paused?
-        send_data("ping")
+        send_data(:pi) # Connection#send_data, a Symbol's to_s
+        EM.send_data(signature, "ng", 2) # the signature-level form; both written together
       end
       define_method(:receive_data) { |data| @log << data; close_connection_after_writing }
       define_method(:unbind) { |reason = nil| @log << [:unbind, reason]; EM.stop }

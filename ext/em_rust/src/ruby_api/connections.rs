@@ -297,7 +297,6 @@ pub fn init(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     class.define_method("attach_fd", method!(Machine::attach_fd, 2))?;
     class.define_method("attach_sd", method!(Machine::attach_sd, 1))?;
     class.define_method("detach_fd", method!(Machine::detach_fd, 1))?;
-    class.define_method("send_data", method!(Machine::send_data, 2))?;
     class.define_method("send_datagram", method!(Machine::send_datagram, 4))?;
     class.define_method("close_connection", method!(Machine::close_connection, 2))?;
     class.define_method("pause_connection", method!(Machine::pause_connection, 1))?;
