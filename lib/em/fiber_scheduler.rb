@@ -171,9 +171,7 @@ module EventMachine
     # scheduler at the first resume, which takes the block from @starting: one Proc
     # for all of them, so a fiber costs no Proc, captured frame or argument Array.
     RUN_SCHEDULED = proc do |scheduler|
-      block = scheduler.instance_variable_get(:@starting)
-      scheduler.instance_variable_set(:@starting, nil)
-      block.call
+      scheduler.__send__(:take_starting).call
     rescue UncaughtThrowError => e
       Thrown.new(e.tag, e.value)
     ensure
@@ -193,11 +191,7 @@ module EventMachine
 
       wait = Wait.new(:io)
       fiber = Fiber.current
-      if !@loop || @closed || @stopping
-        on_loop { watch_io(fiber, wait, io, events, timeout) }
-      else
-        watch_io(fiber, wait, io, events, timeout) # no block to allocate on every wait
-      end
+      loop_ready? ? watch_io(fiber, wait, io, events, timeout) : on_loop { watch_io(fiber, wait, io, events, timeout) }
       suspend(wait)
     ensure
       @watches[io.fileno]&.remove(fiber) if fiber && !io.closed?
@@ -257,7 +251,7 @@ module EventMachine
 
       wait = Wait.new(:sleep)
       fiber = Fiber.current
-      arm_timer(fiber, wait, duration, true)
+      loop_ready? ? wait_timer(fiber, wait, duration, true) : on_loop { wait_timer(fiber, wait, duration, true) }
       suspend(wait)
     end
 
@@ -268,7 +262,7 @@ module EventMachine
 
       wait = Wait.new(:block)
       fiber = Fiber.current
-      arm_timer(fiber, wait, timeout, false)
+      loop_ready? ? wait_timer(fiber, wait, timeout, false) : on_loop { wait_timer(fiber, wait, timeout, false) }
       suspend(wait)
     end
 
@@ -392,12 +386,14 @@ module EventMachine
       wait_timer(fiber, wait, timeout, false)
     end
 
-    # on_loop { wait_timer(...) } without the block's allocation when the loop runs
-    # (the path of every sleep and Mutex/Queue wait).
-    def arm_timer(fiber, wait, seconds, value)
-      return on_loop { wait_timer(fiber, wait, seconds, value) } if !@loop || @closed || @stopping
+    # Whether on_loop would run its work now: the hot waits (every sleep, IO wait,
+    # Mutex/Queue wait) then call it directly, without allocating on_loop's block.
+    def loop_ready? = @loop && !@closed && !@stopping
 
-      wait_timer(fiber, wait, seconds, value)
+    def take_starting
+      block = @starting
+      @starting = nil
+      block
     end
 
     def wait_timer(fiber, wait, seconds, value)
