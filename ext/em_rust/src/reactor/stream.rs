@@ -109,18 +109,21 @@ impl Table {
             None => &mut self.buf,
         };
         let mut filled = 0;
-        let mut last = tls.read(buf);
-        while let Ok(Progress::Done(n)) = last {
-            filled += n;
-            if filled == buf.len() {
-                break;
+        let mut stopped = None; // what ended the reading before the buffer was full
+        while filled < buf.len() {
+            match tls.read(&mut buf[filled..]) {
+                Ok(Progress::Done(n)) => filled += n,
+                other => {
+                    stopped = Some(other);
+                    break;
+                }
             }
-            last = tls.read(&mut buf[filled..]);
         }
-        if filled > 0 {
-            last = Ok(Progress::Done(filled));
-        }
-        match last {
+        let result = match stopped {
+            Some(other) if filled == 0 => other,
+            _ => Ok(Progress::Done(filled)),
+        };
+        match result {
             Ok(Progress::Done(n)) => {
                 d.last_activity = Instant::now();
                 if d.proxy.is_some() {

@@ -97,34 +97,29 @@ impl Wire {
         }
     }
 
-    /// Decrypted bytes OpenSSL holds that a read would return without the fd
-    /// being readable.
-    pub fn buffered(&self) -> bool {
-        match self {
-            Wire::Plain(_) => false,
-            Wire::Tls { session, .. } => session.lock().unwrap_or_else(|e| e.into_inner()).ssl().pending() > 0,
-        }
-    }
-}
-
-impl Wire {
     /// What to poll for before reading again (`reading`) or writing again: POLLIN
     /// or POLLOUT, and the other one too when TLS last stopped for want of it.
     pub fn poll_events(&self, reading: bool) -> libc::c_short {
-        let (own, other, other_wanted) = match (self, reading) {
-            (Wire::Plain(_), true) => (libc::POLLIN, libc::POLLOUT, false),
-            (Wire::Plain(_), false) => (libc::POLLOUT, libc::POLLIN, false),
-            (Wire::Tls { read_wants_write, .. }, true) => {
-                (libc::POLLIN, libc::POLLOUT, read_wants_write.load(Ordering::Relaxed))
-            }
-            (Wire::Tls { write_wants_read, .. }, false) => {
-                (libc::POLLOUT, libc::POLLIN, write_wants_read.load(Ordering::Relaxed))
+        let (own, other) = if reading { (libc::POLLIN, libc::POLLOUT) } else { (libc::POLLOUT, libc::POLLIN) };
+        let other_wanted = match self {
+            Wire::Plain(_) => false,
+            Wire::Tls { read_wants_write, write_wants_read, .. } => {
+                if reading { read_wants_write } else { write_wants_read }.load(Ordering::Relaxed)
             }
         };
         if other_wanted {
             own | other
         } else {
             own
+        }
+    }
+
+    /// Decrypted bytes OpenSSL holds that a read would return without the fd
+    /// being readable.
+    pub fn buffered(&self) -> bool {
+        match self {
+            Wire::Plain(_) => false,
+            Wire::Tls { session, .. } => session.lock().unwrap_or_else(|e| e.into_inner()).ssl().pending() > 0,
         }
     }
 }
